@@ -1,0 +1,3 @@
+from floorgate.cli import main
+
+raise SystemExit(main())

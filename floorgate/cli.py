@@ -1,0 +1,264 @@
+"""``floorgate``: one entry point, a subcommand per job; heavy imports happen inside each one."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from floorgate import __version__
+from floorgate.configfile import ConfigError, load, read_yaml, validate
+
+log = logging.getLogger("floorgate")
+
+DEFAULT_HUB_DB = Path("data/hub.duckdb")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # One line per HTTP request would drown the state changes that matter.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    command: Callable[[argparse.Namespace], int] = args.command
+    try:
+        return command(args)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="floorgate",
+        description=(
+            "Edge agents that read the floor and catch drift; a hub that governs the response."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"floorgate {__version__}")
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    hub = commands.add_parser("hub", help="run the hub (HTTP API, storage)")
+    hub.add_argument("--config", type=Path, help="hub config YAML (defaults apply without it)")
+    hub.add_argument("--db", type=Path, help="DuckDB file (overrides storage.path)")
+    hub.add_argument("--host", help="listen address (overrides listen.host)")
+    hub.add_argument("--port", type=int, help="listen port (overrides listen.port)")
+    hub.set_defaults(command=_hub)
+
+    agent = commands.add_parser("agent", help="run an edge agent")
+    agent.add_argument("--config", type=Path, required=True, help="agent config YAML")
+    agent.set_defaults(command=_agent)
+
+    sim = commands.add_parser("sim", help="serve the simulated plant, or inject a fault into it")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--modbus-port", type=int, default=5020)
+    sim.add_argument("--control-port", type=int, default=8401)
+    sim.add_argument("--seed", type=int, default=1, help="makes the noise repeatable")
+    sim.add_argument("--fault", action="append", default=[], help="start with this fault")
+    sim.set_defaults(command=_sim)
+    sim_actions = sim.add_subparsers(title="actions", metavar="ACTION")
+    fault = sim_actions.add_parser("fault", help="inject (or --clear) a fault in a running sim")
+    fault.add_argument("name", help="overtemp, machine_down, drift, rate_drop, silo_low, ...")
+    fault.add_argument("--clear", action="store_true", help="clear the fault instead")
+    fault.add_argument("--control", default="http://127.0.0.1:8401", help="sim control URL")
+    fault.set_defaults(command=_sim_fault)
+
+    demo = commands.add_parser("demo", help="run hub + simulated plant + agent, inject a fault")
+    demo.add_argument("--duration", type=float, help="stop after this many seconds")
+    demo.add_argument("--data", type=Path, default=Path("data/demo"), help="data folder")
+    demo.add_argument("--hub-port", type=int, default=8400)
+    demo.add_argument("--modbus-port", type=int, default=5020)
+    demo.add_argument("--control-port", type=int, default=8401)
+    demo.set_defaults(command=_demo)
+
+    check = commands.add_parser("check-config", help="validate agent or hub config files")
+    check.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    check.set_defaults(command=_check_config)
+
+    user = commands.add_parser("user", help="manage hub users")
+    user_actions = user.add_subparsers(title="actions", metavar="ACTION", required=True)
+    user_add = user_actions.add_parser("add", help="add a user to the hub database")
+    user_add.add_argument("username")
+    user_add.add_argument("--role", required=True)
+    user_add.add_argument("--site", action="append", default=[], help="repeat for several")
+    user_add.add_argument("--area", action="append", default=[], help="repeat for several")
+    user_add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    _db_option(user_add)
+    user_add.set_defaults(command=_user_add)
+
+    token = commands.add_parser("token", help="manage agent tokens")
+    token_actions = token.add_subparsers(title="actions", metavar="ACTION", required=True)
+    token_create = token_actions.add_parser("create", help="create an agent's token (shown once)")
+    token_create.add_argument("--agent", required=True, metavar="AGENT_ID")
+    _db_option(token_create)
+    token_create.set_defaults(command=_token_create)
+    return parser
+
+
+def _db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db", type=Path, default=DEFAULT_HUB_DB, help=f"hub DuckDB file ({DEFAULT_HUB_DB})"
+    )
+
+
+def _hub(args: argparse.Namespace) -> int:
+    from hub.config import HubConfig
+    from hub.serve import run
+
+    config = load(args.config, HubConfig) if args.config else HubConfig()
+    overrides: dict[str, Any] = {}
+    if args.db:
+        overrides["storage"] = config.storage.model_copy(update={"path": args.db})
+    if args.host or args.port is not None:
+        listen = config.listen.model_copy(
+            update={
+                "host": args.host or config.listen.host,
+                "port": config.listen.port if args.port is None else args.port,
+            }
+        )
+        overrides["listen"] = listen
+    run(config.model_copy(update=overrides))
+    return 0
+
+
+def _agent(args: argparse.Namespace) -> int:
+    from edge_agent.app import AgentError, read_token, run_agent
+    from edge_agent.config import AgentConfig
+
+    config = load(args.config, AgentConfig)
+    try:
+        token = read_token(config)
+    except AgentError as exc:
+        print(f"{args.config}: {exc}", file=sys.stderr)
+        return 1
+    asyncio.run(run_agent(config, token))
+    return 0
+
+
+def _sim(args: argparse.Namespace) -> int:
+    from protocols.sim.plant import Fault
+    from protocols.sim.run import SimSettings, serve
+
+    try:
+        faults = tuple(Fault(name) for name in args.fault)
+    except ValueError as exc:
+        print(f"--fault: {exc}", file=sys.stderr)
+        return 2
+    settings = SimSettings(args.host, args.modbus_port, args.control_port, args.seed, faults)
+    asyncio.run(serve(settings))
+    return 0
+
+
+def _sim_fault(args: argparse.Namespace) -> int:
+    import httpx
+
+    url = f"{args.control.rstrip('/')}/faults/{args.name}"
+    try:
+        response = httpx.request("DELETE" if args.clear else "POST", url, timeout=5)
+    except httpx.HTTPError as exc:
+        print(f"cannot reach the sim at {args.control}: {exc}", file=sys.stderr)
+        return 1
+    if response.status_code != 200:
+        print(response.json().get("detail", response.text), file=sys.stderr)
+        return 1
+    print("active faults:", ", ".join(response.json()["faults"]) or "none")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from floorgate.demo import DemoSettings, run_demo
+
+    settings = DemoSettings(
+        data=args.data,
+        duration=args.duration,
+        hub_port=args.hub_port,
+        modbus_port=args.modbus_port,
+        control_port=args.control_port,
+    )
+    return run_demo(settings)
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    failed = False
+    for path in args.files:
+        try:
+            kind = check_file(path)
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            failed = True
+        else:
+            print(f"{path}: valid {kind} config")
+    return 1 if failed else 0
+
+
+def check_file(path: Path) -> str:
+    """Validate one file as whichever config it is; returns that kind."""
+    from edge_agent.config import AgentConfig
+    from hub.config import HubConfig
+
+    data = read_yaml(path)
+    if "agent_id" in data:
+        validate(path, data, AgentConfig)
+        return "agent"
+    if data.keys() & HubConfig.model_fields.keys():
+        validate(path, data, HubConfig)
+        return "hub"
+    raise ConfigError(
+        path,
+        [
+            (
+                "",
+                "cannot tell what this configures: an agent config has agent_id, "
+                "a hub config has listen, storage, auth or tls",
+            )
+        ],
+    )
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise ValueError("the passwords differ")
+    return first
+
+
+def _user_add(args: argparse.Namespace) -> int:
+    from hub.admin import add_user
+
+    try:
+        password = _read_password(args.password_stdin)
+        add_user(args.db, args.username, args.role, password, args.site, args.area)
+    except ValueError as exc:
+        print(f"user add: {exc}", file=sys.stderr)
+        return 1
+    print(f"user {args.username} added with role {args.role}")
+    return 0
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    from hub.admin import create_agent_token
+
+    try:
+        token = create_agent_token(args.db, args.agent)
+    except ValueError as exc:
+        print(f"token create: {exc}", file=sys.stderr)
+        return 1
+    print(token)
+    return 0

@@ -1,0 +1,273 @@
+"""``floorgate demo``: hub, simulated plant and one agent as real processes, then a real fault.
+
+Everything runs on loopback with embedded storage under one data folder. The demo prints the
+URLs and logins, injects an overtemperature at the press and reports when the alarm is at the hub.
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+HOST = "127.0.0.1"
+AGENT_ID = "demo-press"
+DEMO_USERS = (("admin", "admin"), ("maint", "maintenance"), ("planner", "planner"))
+FAULT = "overtemp"
+FAULT_AFTER_SECONDS = 2.0
+_OWN_FILES = (
+    "hub.yaml",
+    "hub.duckdb",
+    "hub.duckdb.wal",
+    "agent.yaml",
+    "agent.token",
+    "agent-buffer.sqlite",
+    "agent-buffer.sqlite-wal",
+    "agent-buffer.sqlite-shm",
+)
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    data: Path
+    duration: float | None = None
+    hub_port: int = 8400
+    modbus_port: int = 5020
+    control_port: int = 8401
+
+
+def demo_agent_config(settings: DemoSettings, token_file: Path) -> dict[str, Any]:
+    """The demo agent: every register of the simulated press line, with a few alarm rules."""
+    from protocols.sim.modbus_server import REGISTER_MAP, UNIT
+
+    tags = []
+    for point in REGISTER_MAP:
+        tag: dict[str, Any] = {"name": point.tag, "address": point.address, "type": str(point.type)}
+        if point.length is not None:
+            tag["length"] = point.length
+        tags.append(tag)
+    return {
+        "agent_id": AGENT_ID,
+        "site": "demo-plant",
+        "area": "press-shop",
+        "line": "line-1",
+        "hub": {"url": f"http://{HOST}:{settings.hub_port}", "token_file": str(token_file)},
+        "buffer": {"path": str(settings.data.resolve() / "agent-buffer.sqlite")},
+        "sources": [
+            {
+                "kind": "modbus_tcp",
+                "name": "press-plc",
+                "host": HOST,
+                "port": settings.modbus_port,
+                "unit": UNIT,
+                "poll_interval": "500ms",
+                "max_gap": 4,
+                "tags": tags,
+            }
+        ],
+        "rules": [
+            {
+                "kind": "threshold",
+                "name": "press-temperature",
+                "tag": "press.temperature",
+                "hi": 80,
+                "hihi": 90,
+                "deadband": 2,
+                "on_delay": "2s",
+                "category": "equipment",
+            },
+            {
+                "kind": "threshold",
+                "name": "press-pressure",
+                "tag": "press.pressure",
+                "lo": 100,
+                "on_delay": "3s",
+                "category": "equipment",
+            },
+            {
+                "kind": "threshold",
+                "name": "silo-level",
+                "tag": "silo.level",
+                "lo": 15,
+                "lolo": 5,
+                "deadband": 1,
+                "category": "supply",
+            },
+        ],
+    }
+
+
+@dataclass
+class _Outcome:
+    alarm_after: float | None = None
+    """Seconds from the fault to its alarm at the hub; None until it is there."""
+
+
+class _Processes:
+    """The demo's child processes; stopped in reverse order, each by its own PID."""
+
+    def __init__(self) -> None:
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, *args: str) -> None:
+        command = [sys.executable, "-m", "floorgate", *args]
+        self.children.append((name, subprocess.Popen(command)))
+
+    def exited(self) -> list[str]:
+        return [name for name, process in self.children if process.poll() is not None]
+
+    def stop(self) -> None:
+        for _, process in reversed(self.children):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for name, process in reversed(self.children):
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                print(f"{name} did not stop within 10 s; killing it", file=sys.stderr)
+                process.kill()
+                process.wait()
+
+
+def _wait_healthy(url: str, processes: _Processes, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if dead := processes.exited():
+            raise RuntimeError(f"{', '.join(dead)} exited during start-up")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def _prepare(settings: DemoSettings) -> tuple[Path, Path, dict[str, str]]:
+    """Fresh demo files, users and an agent token; returns the two configs and the logins."""
+    from hub.admin import add_user, create_agent_token
+
+    data = settings.data.resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    for name in _OWN_FILES:
+        (data / name).unlink(missing_ok=True)
+
+    db = data / "hub.duckdb"
+    logins = {}
+    for username, role in DEMO_USERS:
+        password = secrets.token_urlsafe(9)
+        add_user(db, username, role, password, sites=[], areas=[])
+        logins[username] = password
+    token_file = data / "agent.token"
+    token_file.touch(mode=0o600)
+    token_file.write_text(create_agent_token(db, AGENT_ID) + "\n")
+
+    hub_config = data / "hub.yaml"
+    hub_config.write_text(
+        yaml.safe_dump(
+            {"listen": {"host": HOST, "port": settings.hub_port}, "storage": {"path": str(db)}}
+        )
+    )
+    agent_config = data / "agent.yaml"
+    agent_config.write_text(
+        yaml.safe_dump(demo_agent_config(settings, token_file), sort_keys=False)
+    )
+    return hub_config, agent_config, logins
+
+
+def run_demo(settings: DemoSettings) -> int:
+    """Returns 0 once the fault's alarm has reached the hub and the demo has ended cleanly."""
+    hub_config, agent_config, logins = _prepare(settings)
+    hub_url = f"http://{HOST}:{settings.hub_port}"
+    control_url = f"http://{HOST}:{settings.control_port}"
+    processes = _Processes()
+    outcome = _Outcome()
+    try:
+        processes.start("hub", "hub", "--config", str(hub_config))
+        processes.start(
+            "sim",
+            "sim",
+            "--host",
+            HOST,
+            "--modbus-port",
+            str(settings.modbus_port),
+            "--control-port",
+            str(settings.control_port),
+        )
+        _wait_healthy(f"{hub_url}/healthz", processes)
+        _wait_healthy(f"{control_url}/healthz", processes)
+        processes.start("agent", "agent", "--config", str(agent_config))
+        _banner(hub_url, control_url, logins, settings)
+        _watch(hub_url, control_url, logins, processes, settings.duration, outcome)
+    except KeyboardInterrupt:
+        print("\nstopping the demo")
+    except RuntimeError as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+    finally:
+        processes.stop()
+    if outcome.alarm_after is None:
+        print("the alarm did not reach the hub", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _banner(hub_url: str, control_url: str, logins: dict[str, str], s: DemoSettings) -> None:
+    lines = [
+        "",
+        "Floorgate demo is running (Ctrl-C stops it).",
+        f"  hub API docs      {hub_url}/docs",
+        f"  alarms (API)      {hub_url}/api/v1/alarms",
+        f"  simulated plant   {control_url}/state  (modbus tcp {HOST}:{s.modbus_port})",
+        f"  data folder       {s.data.resolve()}",
+        "  logins:",
+        *(f"    user {name} password {password}" for name, password in logins.items()),
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _watch(
+    hub_url: str,
+    control_url: str,
+    logins: dict[str, str],
+    processes: _Processes,
+    duration: float | None,
+    outcome: _Outcome,
+) -> None:
+    """Inject the fault, report when its alarm is at the hub, keep running until the end."""
+    started = time.monotonic()
+    deadline = None if duration is None else started + duration
+    with httpx.Client(base_url=hub_url, timeout=5) as hub:
+        login = hub.post(
+            "/api/v1/auth/login", json={"username": "admin", "password": logins["admin"]}
+        )
+        login.raise_for_status()
+        hub.headers["Authorization"] = f"Bearer {login.json()['token']}"
+        time.sleep(FAULT_AFTER_SECONDS)
+        httpx.post(f"{control_url}/faults/{FAULT}", timeout=5).raise_for_status()
+        injected = time.monotonic()
+        print(
+            f"injected fault '{FAULT}' at the press; waiting for the alarm at the hub", flush=True
+        )
+        while deadline is None or time.monotonic() < deadline:
+            if dead := processes.exited():
+                raise RuntimeError(f"{', '.join(dead)} exited unexpectedly")
+            if outcome.alarm_after is None:
+                items = hub.get("/api/v1/alarms").json()["items"]
+                if items:
+                    outcome.alarm_after = time.monotonic() - injected
+                    for item in items:
+                        print(
+                            f"alarm at the hub after {outcome.alarm_after:.1f} s: {item['tag']} = "
+                            f"{item['value']} ({item['severity']}, rule {item['rule']})",
+                            flush=True,
+                        )
+            time.sleep(0.5)

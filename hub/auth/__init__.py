@@ -1,0 +1,1 @@
+"""Users, sessions and agent tokens: who may call the hub."""

@@ -1,0 +1,49 @@
+"""Bearer-token dependencies: every /api/v1 route but login takes one of these."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from hub.auth import service
+from hub.auth.schemas import User
+from hub.deps import ResourcesDep
+from hub.errors import Forbidden, Unauthorized
+
+# auto_error=False: a missing token is rendered by our own handler, like every other error.
+_bearer = HTTPBearer(auto_error=False, description="A user session token or an agent token")
+_Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized("bearer token required")
+    return credentials.credentials
+
+
+async def require_user(credentials: _Credentials, resources: ResourcesDep) -> User:
+    token = _token(credentials)
+    user = await service.user_for_token(resources.db, token, resources.clock())
+    if user is not None:
+        return user
+    # Looked up only on failure, to tell a misused agent token from a bad one.
+    if await service.agent_for_token(resources.db, token) is not None:
+        raise Forbidden("agent tokens may only post to /api/v1/ingest")
+    raise Unauthorized("invalid or expired token")
+
+
+async def require_agent(credentials: _Credentials, resources: ResourcesDep) -> str:
+    token = _token(credentials)
+    agent_id = await service.agent_for_token(resources.db, token)
+    if agent_id is not None:
+        return agent_id
+    if await service.user_for_token(resources.db, token, resources.clock()) is not None:
+        raise Forbidden("ingest requires an agent token")
+    raise Unauthorized("invalid agent token")
+
+
+CurrentUser = Annotated[User, Depends(require_user)]
+CurrentAgent = Annotated[str, Depends(require_agent)]
+"""The authenticated agent's id."""

@@ -1,0 +1,15 @@
+"""The one seam to the database: DuckDB today, PostgreSQL later (domain code sees only this)."""
+
+from hub.storage.database import Connection, Database, open_connection, run_in_transaction
+from hub.storage.migrations import MIGRATIONS, SchemaError, migrate, schema_version
+
+__all__ = [
+    "MIGRATIONS",
+    "Connection",
+    "Database",
+    "SchemaError",
+    "migrate",
+    "open_connection",
+    "run_in_transaction",
+    "schema_version",
+]

@@ -1,0 +1,90 @@
+"""``floorgate sim``: the plant, its Modbus TCP server and the control endpoint in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import uvicorn
+
+from protocols.sim.control import create_control_app
+from protocols.sim.modbus_server import ModbusPlantServer
+from protocols.sim.plant import Fault, Plant
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    host: str = "127.0.0.1"
+    modbus_port: int = 5020
+    control_port: int = 8401
+    seed: int = 1
+    faults: tuple[Fault, ...] = ()
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves signals to its host process."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _run_plant(plant: Plant, modbus: ModbusPlantServer) -> None:
+    loop = asyncio.get_running_loop()
+    last = loop.time()
+    while True:
+        await asyncio.sleep(TICK_SECONDS)
+        now = loop.time()
+        plant.step(now - last)
+        last = now
+        await modbus.publish()
+
+
+async def serve(settings: SimSettings) -> None:
+    """Serve until SIGINT or SIGTERM."""
+    plant = Plant(seed=settings.seed)
+    for fault in settings.faults:
+        plant.inject(fault)
+    modbus = ModbusPlantServer(plant, settings.host, settings.modbus_port)
+    control = _EmbeddedServer(
+        uvicorn.Config(
+            create_control_app(plant, modbus),
+            host=settings.host,
+            port=settings.control_port,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    if Fault.COMM_LOSS not in plant.faults:
+        await modbus.start()
+    try:
+        async with asyncio.TaskGroup() as group:
+            plant_task = group.create_task(_run_plant(plant, modbus))
+            control_task = group.create_task(control.serve())
+            log.info(
+                "sim running: modbus tcp %s:%s, control http://%s:%s",
+                settings.host,
+                settings.modbus_port,
+                settings.host,
+                settings.control_port,
+            )
+            await stop.wait()
+            control.should_exit = True
+            await control_task
+            plant_task.cancel()
+    finally:
+        await modbus.stop()
+    log.info("sim stopped")

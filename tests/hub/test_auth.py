@@ -1,0 +1,129 @@
+"""Auth through a real hub: login, bearer tokens, token kinds, expiry; plus the offline admin."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hub import admin
+from hub.auth.credentials import hash_password, verify_password
+from hub.storage import open_connection
+from tests.hub.conftest import PASSWORD, FakeClock, RunningHub, batch, event
+
+
+def test_login_returns_a_token_that_expires_after_the_ttl(
+    anon: httpx.Client, clock: FakeClock
+) -> None:
+    reply = anon.post("/api/v1/auth/login", json={"username": "maria", "password": PASSWORD})
+    assert reply.status_code == 200
+    body = reply.json()
+    assert datetime.fromisoformat(body["expires_at"]) == clock.now + timedelta(hours=12)
+    headers = {"Authorization": f"Bearer {body['token']}"}
+    assert anon.get("/api/v1/alarms", headers=headers).status_code == 200
+
+    clock.advance(timedelta(hours=12))
+    expired = anon.get("/api/v1/alarms", headers=headers)
+    assert expired.status_code == 401
+    assert expired.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    ("username", "password"), [("maria", "wrong password"), ("nobody", PASSWORD)]
+)
+def test_bad_credentials_get_one_message(anon: httpx.Client, username: str, password: str) -> None:
+    reply = anon.post("/api/v1/auth/login", json={"username": username, "password": password})
+    assert reply.status_code == 401
+    assert reply.json() == {"detail": "invalid username or password"}
+
+
+def test_login_with_a_malformed_body_is_422(anon: httpx.Client) -> None:
+    reply = anon.post("/api/v1/auth/login", json={"username": "maria"})
+    assert reply.status_code == 422
+    assert "password" in reply.json()["detail"]
+
+
+def test_api_needs_a_valid_bearer_token(anon: httpx.Client) -> None:
+    routes = [("GET", "/api/v1/alarms"), ("GET", "/api/v1/events"), ("POST", "/api/v1/ingest")]
+    for authorization in (None, "Bearer not-a-token", "Basic bWFyaWE6eA=="):
+        headers = {"Authorization": authorization} if authorization else {}
+        for method, path in routes:
+            reply = anon.request(method, path, headers=headers, json=batch(event(1)))
+            assert reply.status_code == 401, (authorization, path)
+            assert isinstance(reply.json()["detail"], str)
+
+
+def test_healthz_is_open(anon: httpx.Client) -> None:
+    assert anon.get("/healthz").json() == {"status": "ok"}
+
+
+def test_agent_token_cannot_read(agent: httpx.Client) -> None:
+    assert agent.get("/api/v1/alarms").status_code == 403
+    assert agent.get("/api/v1/events").status_code == 403
+
+
+def test_user_token_cannot_ingest(user: httpx.Client) -> None:
+    reply = user.post("/api/v1/ingest", json=batch(event(1)))
+    assert reply.status_code == 403
+    assert reply.json() == {"detail": "ingest requires an agent token"}
+
+
+def test_new_agent_token_replaces_the_old_one(
+    hub: RunningHub, agent_tokens: dict[str, str]
+) -> None:
+    hub.stop()
+    fresh = admin.create_agent_token(hub.db_path, "line1")
+    hub.start()
+    with hub.client() as client:
+        for token, status in ((agent_tokens["line1"], 401), (fresh, 200)):
+            reply = client.post(
+                "/api/v1/ingest",
+                json=batch(event(1)),
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert reply.status_code == status
+
+
+@pytest.mark.parametrize(
+    ("role", "password", "message"),
+    [
+        ("wizard", PASSWORD, "unknown role 'wizard'"),
+        ("operator", "short", "at least 8 characters"),
+        ("operator", "", "at least 8 characters"),
+        ("maintenance", PASSWORD, "already exists"),
+    ],
+)
+def test_add_user_refuses_bad_input(tmp_path: Path, role: str, password: str, message: str) -> None:
+    path = tmp_path / "hub.duckdb"
+    admin.add_user(path, "maria", "maintenance", PASSWORD, sites=[], areas=[])
+    with pytest.raises(ValueError, match=message):
+        admin.add_user(path, "maria" if "exists" in message else "otto", role, password, [], [])
+
+
+def test_admin_stores_hashes_not_secrets(tmp_path: Path) -> None:
+    path = tmp_path / "hub.duckdb"
+    admin.add_user(path, "otto", "planner", PASSWORD, sites=["p1"], areas=["a", "b"])
+    token = admin.create_agent_token(path, "line9")
+    with open_connection(path) as conn:
+        user = conn.execute("SELECT role, sites, areas, password_hash FROM users").fetchone()
+        stored_token = conn.execute("SELECT token_hash FROM agent_tokens").fetchone()
+    assert user is not None and stored_token is not None
+    assert user[:3] == ("planner", ["p1"], ["a", "b"])
+    assert PASSWORD not in user[3] and verify_password(PASSWORD, user[3])
+    assert token not in stored_token[0] and len(stored_token[0]) == 64
+
+
+def test_agent_token_needs_a_valid_agent_id(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="invalid agent id"):
+        admin.create_agent_token(tmp_path / "hub.duckdb", "line 1")
+
+
+def test_password_hash_is_salted_scrypt() -> None:
+    first, second = hash_password(PASSWORD), hash_password(PASSWORD)
+    assert first != second
+    assert first.startswith("scrypt$16384$8$1$")
+    assert verify_password(PASSWORD, first)
+    assert not verify_password(PASSWORD + "x", first)
+    assert not verify_password(PASSWORD, "garbage")

@@ -1,0 +1,109 @@
+"""Storage seam: versioned migrations, one writer, reads on cursors."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from hub.storage import MIGRATIONS, Connection, Database, SchemaError, migrate, open_connection
+from hub.storage import schema_version as current_version
+
+TABLES = {"schema_version", "events", "alarms", "users", "sessions", "agent_tokens"}
+
+
+def tables(conn: Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+
+
+def test_new_database_gets_every_migration(tmp_path: Path) -> None:
+    with open_connection(tmp_path / "new" / "hub.duckdb") as conn:
+        assert current_version(conn) == len(MIGRATIONS)
+        assert tables(conn) == TABLES
+
+
+def test_opening_twice_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "hub.duckdb"
+    with open_connection(path) as conn:
+        conn.execute("INSERT INTO agent_tokens VALUES ('a', 'h', now())")
+        first = conn.execute("SELECT version, applied_at FROM schema_version").fetchall()
+    with open_connection(path) as conn:
+        assert conn.execute("SELECT version, applied_at FROM schema_version").fetchall() == first
+        assert migrate(conn) == len(MIGRATIONS)
+        assert conn.execute("SELECT agent_id FROM agent_tokens").fetchall() == [("a",)]
+
+
+def test_pending_migrations_apply_in_order() -> None:
+    conn = duckdb.connect(":memory:")
+    assert migrate(conn, ["CREATE TABLE a (x INT)"]) == 1
+    assert migrate(conn, ["CREATE TABLE a (x INT)", "ALTER TABLE a ADD COLUMN y INT"]) == 2
+    assert [r[0] for r in conn.execute("DESCRIBE a").fetchall()] == ["x", "y"]
+    conn.close()
+
+
+def test_failing_migration_is_rolled_back_whole() -> None:
+    conn = duckdb.connect(":memory:")
+    with pytest.raises(duckdb.Error):
+        migrate(conn, ["CREATE TABLE a (x INT); CREATE TABLE a (x INT)"])
+    assert current_version(conn) == 0
+    assert "a" not in tables(conn)
+    conn.close()
+
+
+def test_database_newer_than_the_hub_is_refused() -> None:
+    conn = duckdb.connect(":memory:")
+    migrate(conn, ["SELECT 1", "SELECT 2"])
+    with pytest.raises(SchemaError, match="newer"):
+        migrate(conn, ["SELECT 1"])
+    conn.close()
+
+
+def test_write_rolls_back_on_error_and_reads_see_commits(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        db = Database(tmp_path / "hub.duckdb")
+        await db.open()
+        try:
+
+            def insert_then_fail(conn: Connection) -> None:
+                conn.execute("INSERT INTO agent_tokens VALUES ('a', 'h1', now())")
+                raise RuntimeError("boom")
+
+            with pytest.raises(RuntimeError, match="boom"):
+                await db.write(insert_then_fail)
+            await db.write(
+                lambda c: c.execute("INSERT INTO agent_tokens VALUES ('b', 'h2', now())")
+            )
+
+            def agents(cur: Connection) -> list[str]:
+                rows = cur.execute("SELECT agent_id FROM agent_tokens ORDER BY 1").fetchall()
+                return [row[0] for row in rows]
+
+            # Reads from several threads at once, each on its own cursor.
+            results = await asyncio.gather(*(db.read(agents) for _ in range(10)))
+            assert results == [["b"]] * 10
+        finally:
+            await db.close()
+        with pytest.raises(RuntimeError, match="not open"):
+            await db.read(agents)
+
+    asyncio.run(scenario())
+
+
+def test_concurrent_writes_share_one_writer_thread(tmp_path: Path) -> None:
+    def thread_name(conn: Connection) -> str:
+        return threading.current_thread().name
+
+    async def scenario() -> set[str]:
+        db = Database(tmp_path / "hub.duckdb")
+        await db.open()
+        try:
+            return set(await asyncio.gather(*(db.write(thread_name) for _ in range(20))))
+        finally:
+            await db.close()
+
+    names = asyncio.run(scenario())
+    assert len(names) == 1
+    assert threading.current_thread().name not in names
