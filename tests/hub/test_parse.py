@@ -33,7 +33,11 @@ BAD_EVENTS = [
     ({"source_time": "2026-03-01T08:00:00"}, "line1:1", "source_time: Input should have timezone"),
     ({"value": [1, 2]}, "line1:1", "value"),
     ({"agent_id": "line2", "event_id": "line2:1"}, "line2:1", "differs from the batch's 'line1'"),
-    ({"seq": 2**63, "event_id": f"line1:{2**63}"}, f"line1:{2**63}", "seq: Input should be less than or equal to"),
+    (
+        {"seq": 2**63, "event_id": f"line1:{2**63}"},
+        f"line1:{2**63}",
+        "seq: Input should be less than or equal to",
+    ),
 ]
 
 
