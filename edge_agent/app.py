@@ -96,7 +96,7 @@ class Pipeline:
 
 async def run_agent(config: AgentConfig, token: str) -> None:
     """Run until cancelled or until SIGINT/SIGTERM; the buffer survives whatever happens."""
-    buffer = Buffer(config.buffer.path, config.agent_id)
+    buffer = Buffer(config.buffer.path, config.agent_id, config.buffer.max_bytes)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -110,7 +110,7 @@ async def run_agent(config: AgentConfig, token: str) -> None:
                 config.agent_id,
                 len(config.sources),
                 len(config.rules),
-                await buffer.depth(),
+                (await buffer.stats()).depth,
                 config.buffer.path,
             )
             async with asyncio.TaskGroup() as group:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from edge_agent.config import ThresholdRule
+from edge_agent.rule_config import ThresholdRule
 from protocols.base import Reading
 from protocols.wire import Category, Quality, Severity
 

@@ -14,9 +14,9 @@ import httpx
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
-from edge_agent.buffer import Buffer
+from edge_agent.buffer import Buffer, Pending
 from edge_agent.config import HubLink
-from protocols.wire import Event, IngestReply, IngestRequest
+from protocols.wire import IngestReply
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +72,10 @@ class Forwarder:
             if len(batch) < self._link.batch_max:
                 return
 
-    async def _post(self, batch: list[Event]) -> IngestReply:
-        body = IngestRequest(agent_id=self._buffer.agent_id, events=batch).model_dump_json()
+    async def _post(self, batch: list[Pending]) -> IngestReply:
+        # The body of an IngestRequest, assembled from the events' stored wire JSON.
+        events = ",".join(pending.json for pending in batch)
+        body = f'{{"agent_id":"{self._buffer.agent_id}","events":[{events}]}}'
         try:
             response = await self._client.post(
                 self._url,
@@ -95,7 +97,7 @@ class Forwarder:
         self._reachable(True, "")
         return reply
 
-    async def _settle(self, batch: list[Event], reply: IngestReply) -> None:
+    async def _settle(self, batch: list[Pending], reply: IngestReply) -> None:
         await self._buffer.confirm([*reply.accepted, *reply.duplicates])
         self.sent += len(reply.accepted)
         if reply.rejected:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from edge_agent.config import ThresholdRule
 from edge_agent.detect import ThresholdDetector
+from edge_agent.rule_config import ThresholdRule
 from protocols.base import Reading
 from protocols.wire import Quality, Severity
 
