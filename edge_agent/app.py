@@ -13,6 +13,7 @@ import os
 import signal
 from collections import defaultdict
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from functools import partial
 
 import httpx
@@ -22,10 +23,12 @@ from edge_agent.buffer import Buffer, Draft
 from edge_agent.config import AgentConfig
 from edge_agent.detect import ThresholdDetector
 from edge_agent.forward import Forwarder
+from edge_agent.health import health_draft
 from edge_agent.read import SourceSupervisor
+from edge_agent.report import ValueReporter
 from protocols.base import Reading, Source
 from protocols.config import SourceConfig
-from protocols.wire import EventType, Quality, utc_now
+from protocols.wire import EventType, Quality, Scalar, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +62,17 @@ def open_source(config: SourceConfig) -> AbstractAsyncContextManager[Source]:
 
 
 class Pipeline:
-    """Detect on every scan and make the results durable before the next scan starts."""
+    """Detect and report on every scan; its events are on disk before the next scan starts."""
 
     def __init__(self, config: AgentConfig, buffer: Buffer, forwarder: Forwarder) -> None:
         self._buffer = buffer
         self._forwarder = forwarder
         self._alarms = AlarmBook()
+        self._reporter = ValueReporter(config.report)
+        # Every event says where it happened, so the hub can scope it without a lookup.
+        self._location: dict[str, Scalar] = {"site": config.site, "area": config.area}
+        if config.line is not None:
+            self._location["line"] = config.line
         self._detectors: dict[str, list[ThresholdDetector]] = defaultdict(list)
         for rule in config.rules:
             self._detectors[rule.tag].append(ThresholdDetector(rule))
@@ -76,22 +84,51 @@ class Pipeline:
             for detector in self._detectors.get(reading.tag, ())
             for transition in detector.update(reading)
         ]
-        await self._append(drafts)
+        urgent = bool(drafts)
+        drafts.extend(draft for r in readings if (draft := self._reporter.update(r)) is not None)
+        await self._append(drafts, urgent)
 
     async def on_comm(self, source: str, tags: list[str], up: bool, reason: str) -> None:
         now = utc_now()
         event_type = EventType.COMM_RESTORED if up else EventType.COMM_LOST
         quality = Quality.GOOD if up else Quality.BAD
-        await self._append(
-            [Draft(event_type, now, quality=quality, context={"source": source, "reason": reason})]
-        )
+        context: dict[str, Scalar] = {"source": source, "reason": reason}
+        await self._append([Draft(event_type, now, quality=quality, context=context)], True)
         if not up:
             await self.on_readings([Reading(tag, None, Quality.BAD, now, now) for tag in tags])
 
-    async def _append(self, drafts: list[Draft]) -> None:
-        if drafts:
-            await self._buffer.append(drafts)
+    async def report_health(self, draft: Draft) -> None:
+        await self._append([draft], False)
+
+    async def _append(self, drafts: list[Draft], urgent: bool) -> None:
+        if not drafts:
+            return
+        await self._buffer.append(
+            [replace(d, context={**self._location, **d.context}) for d in drafts]
+        )
+        if urgent:
             self._forwarder.notify_urgent()
+
+
+async def _health_loop(
+    config: AgentConfig,
+    buffer: Buffer,
+    pipeline: Pipeline,
+    forwarder: Forwarder,
+    supervisors: list[SourceSupervisor],
+) -> None:
+    started = utc_now()
+    while True:
+        await asyncio.sleep(config.health_interval)
+        draft = health_draft(
+            utc_now(),
+            started,
+            await buffer.stats(),
+            {s.name: s.up for s in supervisors},
+            forwarder.hub_reachable,
+            forwarder.sent,
+        )
+        await pipeline.report_health(draft)
 
 
 async def run_agent(config: AgentConfig, token: str) -> None:
@@ -113,17 +150,24 @@ async def run_agent(config: AgentConfig, token: str) -> None:
                 (await buffer.stats()).depth,
                 config.buffer.path,
             )
+            supervisors = [
+                SourceSupervisor(
+                    source.name,
+                    [tag.name for tag in source.tags],
+                    partial(open_source, source),
+                    pipeline.on_readings,
+                    pipeline.on_comm,
+                )
+                for source in config.sources
+            ]
             async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(forwarder.run())]
-                for source in config.sources:
-                    supervisor = SourceSupervisor(
-                        source.name,
-                        [tag.name for tag in source.tags],
-                        partial(open_source, source),
-                        pipeline.on_readings,
-                        pipeline.on_comm,
-                    )
-                    tasks.append(group.create_task(supervisor.run()))
+                tasks = [
+                    group.create_task(forwarder.run()),
+                    group.create_task(
+                        _health_loop(config, buffer, pipeline, forwarder, supervisors)
+                    ),
+                    *(group.create_task(supervisor.run()) for supervisor in supervisors),
+                ]
                 await stop.wait()
                 log.info("agent stopping")
                 for task in tasks:

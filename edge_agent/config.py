@@ -22,6 +22,8 @@ class HubLink(StrictConfig):
     batch_age: Duration = 0.2
     timeout: Duration = 10.0
     retry_max: Duration = 30.0
+    poll_interval: Duration = 5.0
+    """With nothing to send for this long, an empty batch asks the hub for commands."""
 
 
 class BufferConfig(StrictConfig):
@@ -29,6 +31,16 @@ class BufferConfig(StrictConfig):
 
     path: Path = Path("data/agent-buffer.sqlite")
     max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024 * 1024)
+
+
+class ReportConfig(StrictConfig):
+    """Report by exception: which value changes are worth a ``value`` event."""
+
+    values: bool = True
+    heartbeat: Duration = 300.0
+    deadband: float = Field(default=0.0, ge=0)
+    deadbands: dict[str, float] = Field(default_factory=dict)
+    """Absolute deadband per tag name or glob (``oven.*``); the first match wins."""
 
 
 class AgentConfig(StrictConfig):
@@ -42,6 +54,8 @@ class AgentConfig(StrictConfig):
     buffer: BufferConfig = BufferConfig()
     sources: list[SourceConfig] = Field(min_length=1)
     rules: list[Rule] = Field(default_factory=list)
+    report: ReportConfig = ReportConfig()
+    health_interval: Duration = 60.0
 
     @model_validator(mode="after")
     def _tags_known_and_unique(self) -> Self:

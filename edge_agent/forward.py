@@ -2,6 +2,8 @@
 
 Alarm and communication events are urgent: ``notify_urgent`` sends them at once. Other events
 go out in batches at most ``batch_age`` old. Failures back off with capped, jittered delays.
+The hub's commands ride back on the ingest reply; when there is nothing to send for
+``poll_interval``, an empty batch asks for them (the agent only ever connects outward).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 import httpx
 from pydantic import ValidationError
@@ -16,7 +19,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_ji
 
 from edge_agent.buffer import Buffer, Pending
 from edge_agent.config import HubLink
-from protocols.wire import IngestReply
+from protocols.wire import Command, IngestReply
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +38,16 @@ class Forwarder:
         link: Hub address and batching settings.
         token: The agent's bearer token.
         client: An httpx client the caller owns (and closes).
+        on_commands: Receives the commands of every reply, after its events are settled.
     """
 
     def __init__(
-        self, buffer: Buffer, link: HubLink, token: str, client: httpx.AsyncClient
+        self,
+        buffer: Buffer,
+        link: HubLink,
+        token: str,
+        client: httpx.AsyncClient,
+        on_commands: Callable[[list[Command]], Awaitable[None]] | None = None,
     ) -> None:
         self._buffer = buffer
         self._link = link
@@ -46,6 +55,8 @@ class Forwarder:
         self._headers = {"Authorization": f"Bearer {token}"}
         self._client = client
         self._urgent = asyncio.Event()
+        self._on_commands = on_commands
+        self._last_contact = 0.0
         self.hub_reachable: bool | None = None
         self.sent = 0
 
@@ -58,19 +69,29 @@ class Forwarder:
                 await asyncio.wait_for(self._urgent.wait(), timeout=self._link.batch_age)
             self._urgent.clear()
             await self.drain()
+            loop = asyncio.get_running_loop()
+            if loop.time() - self._last_contact >= self._link.poll_interval:
+                await self._send([])
 
     async def drain(self) -> None:
         """Send until the buffer is empty, retrying each batch until the hub takes it."""
         while batch := await self._buffer.pending(self._link.batch_max):
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(ForwardError),
-                wait=wait_exponential_jitter(initial=0.5, max=self._link.retry_max),
-            ):
-                with attempt:
-                    reply = await self._post(batch)
-            await self._settle(batch, reply)
+            await self._send(batch)
             if len(batch) < self._link.batch_max:
                 return
+
+    async def _send(self, batch: list[Pending]) -> None:
+        """Post one batch until the hub takes it, then settle it and hand on the commands."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(ForwardError),
+            wait=wait_exponential_jitter(initial=0.5, max=self._link.retry_max),
+        ):
+            with attempt:
+                reply = await self._post(batch)
+        self._last_contact = asyncio.get_running_loop().time()
+        await self._settle(batch, reply)
+        if reply.commands and self._on_commands is not None:
+            await self._on_commands(reply.commands)
 
     async def _post(self, batch: list[Pending]) -> IngestReply:
         # The body of an IngestRequest, assembled from the events' stored wire JSON.

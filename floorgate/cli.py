@@ -26,8 +26,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # One line per HTTP request would drown the state changes that matter.
+    # One line per HTTP request or reconnect attempt would drown the state changes that
+    # matter; our own supervisors log those once per transition.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("pymodbus").setLevel(logging.ERROR)
     command: Callable[[argparse.Namespace], int] = args.command
     try:
         return command(args)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
+from collections.abc import Iterator
 
 import uvicorn
 from fastapi import FastAPI
@@ -26,6 +28,14 @@ class HubServer(uvicorn.Server):
         super().__init__(config)
         self.ready = threading.Event()
         self.port: int | None = None
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """As uvicorn's, except that a signal which stopped the hub cleanly is not raised again
+        afterwards: a stop by SIGTERM or Ctrl-C then exits with status 0, as systemd expects."""
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import yaml
+
+from tests.conftest import free_port
 
 
 class Processes:
@@ -96,3 +101,111 @@ def floorgate(*args: str, stdin: str | None = None) -> subprocess.CompletedProce
         timeout=60,
         check=False,
     )
+
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN = ("admin", "admin password 1")
+
+
+def wait_for(predicate: Any, timeout: float, interval: float = 0.2) -> Any:
+    """Poll ``predicate`` until it returns something true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := predicate():
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"not true within {timeout} s")
+
+
+class Stack:
+    """A hub and a simulated plant as processes, plus what an agent needs to join them."""
+
+    def __init__(self, tmp_path: Path, processes: Processes, agent_id: str = "e2e-press") -> None:
+        self.tmp_path = tmp_path
+        self.processes = processes
+        self.agent_id = agent_id
+        self.db = tmp_path / "hub.duckdb"
+        self.hub_port, self.modbus_port, self.control_port = free_port(), free_port(), free_port()
+        self.hub_url = f"http://127.0.0.1:{self.hub_port}"
+        self.control_url = f"http://127.0.0.1:{self.control_port}"
+        self.buffer_path = tmp_path / "agent-buffer.sqlite"
+        added = floorgate(
+            "user",
+            "add",
+            ADMIN[0],
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--db",
+            str(self.db),
+            stdin=ADMIN[1] + "\n",
+        )
+        assert added.returncode == 0, added.stderr
+        created = floorgate("token", "create", "--agent", agent_id, "--db", str(self.db))
+        assert created.returncode == 0, created.stderr
+        self.token_file = tmp_path / "agent.token"
+        self.token_file.write_text(created.stdout)
+
+    def start_hub(self) -> None:
+        hub = self.processes.start("hub", "hub", "--db", str(self.db), "--port", str(self.hub_port))
+        wait_until_healthy(f"{self.hub_url}/healthz", hub)
+
+    def start_sim(self) -> None:
+        sim = self.processes.start(
+            "sim",
+            "sim",
+            "--modbus-port",
+            str(self.modbus_port),
+            "--control-port",
+            str(self.control_port),
+        )
+        wait_until_healthy(f"{self.control_url}/healthz", sim)
+
+    def agent_config(self, **changes: Any) -> Path:
+        """The example agent config pointed at this stack; ``changes`` update top-level keys."""
+        config = yaml.safe_load((ROOT / "deploy" / "examples" / "agent.yaml").read_text())
+        config["agent_id"] = self.agent_id
+        config["hub"].update(url=self.hub_url, token_file=str(self.token_file))
+        config["buffer"]["path"] = str(self.buffer_path)
+        config["sources"][0].update(port=self.modbus_port, poll_interval="200ms")
+        for key, value in changes.items():
+            config[key] = value
+        path = self.tmp_path / "agent.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    @contextlib.contextmanager
+    def client(self) -> Iterator[httpx.Client]:
+        """An HTTP client logged in to the hub as the admin."""
+        with httpx.Client(base_url=self.hub_url, timeout=10) as client:
+            login = client.post(
+                "/api/v1/auth/login", json={"username": ADMIN[0], "password": ADMIN[1]}
+            )
+            assert login.status_code == 200, login.text
+            client.headers["Authorization"] = f"Bearer {login.json()['token']}"
+            yield client
+
+    def hub_seqs(self, client: httpx.Client) -> list[int]:
+        """Every seq of this agent stored at the hub, paging through GET /events."""
+        seqs: list[int] = []
+        params: dict[str, Any] = {"agent_id": self.agent_id, "limit": 1000}
+        while True:
+            page = client.get("/api/v1/events", params=params)
+            page.raise_for_status()
+            body = page.json()
+            seqs.extend(item["seq"] for item in body["items"])
+            if body["next"] is None:
+                return seqs
+            params["after"] = body["next"]
+
+    def agent_buffer(self) -> tuple[int, int]:
+        """(events still in the agent's outbox, last seq the agent ever assigned)."""
+        with sqlite3.connect(self.buffer_path) as db:
+            (depth,) = db.execute("SELECT count(*) FROM outbox").fetchone()
+            (next_seq,) = db.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()
+        return int(depth), int(next_seq) - 1
+
+
+@pytest.fixture
+def stack(tmp_path: Path, processes: Processes) -> Stack:
+    return Stack(tmp_path, processes)
