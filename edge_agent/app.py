@@ -1,8 +1,10 @@
-"""The agent: read -> detect -> buffer -> forward, every stage a task in one TaskGroup.
+"""The agent: read -> detect -> alarm -> buffer -> forward, every stage a task in one TaskGroup.
 
 Read this module first. Each source is polled by its own supervisor, so a dead device never
-slows a healthy one; each scan goes through the detectors and lands in the durable buffer
-before the next scan starts; the forwarder drains the buffer to the hub independently.
+slows a healthy one; each scan goes through the detectors, the alarm board and the value
+reporter, and its events are on disk before the next scan starts; the forwarder drains the
+buffer to the hub on its own and hands the hub's commands to the command handler; the local
+panel serves alarms and metrics even while the hub is unreachable.
 """
 
 from __future__ import annotations
@@ -11,26 +13,34 @@ import asyncio
 import logging
 import os
 import signal
-from collections import defaultdict
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
+from datetime import datetime, timedelta
 from functools import partial
 
 import httpx
 
-from edge_agent.alarms import AlarmBook
+from edge_agent.alarms import AlarmBoard, Occurrence, dump_board, load_board
 from edge_agent.buffer import Buffer, Draft
+from edge_agent.commands import CommandHandler
 from edge_agent.config import AgentConfig
-from edge_agent.detect import ThresholdDetector
+from edge_agent.detect import Detector, build_detectors, by_tag
 from edge_agent.forward import Forwarder
 from edge_agent.health import health_draft
+from edge_agent.metrics import render_metrics
+from edge_agent.panel import Panel, PanelActions
+from edge_agent.plans import MemoryPlanBook
 from edge_agent.read import SourceSupervisor
 from edge_agent.report import ValueReporter
-from protocols.base import Reading, Source
-from protocols.config import SourceConfig
-from protocols.wire import EventType, Quality, Scalar, utc_now
+from protocols.base import ConnectError, Reading, Source
+from protocols.config import MqttSource, SourceConfig
+from protocols.wire import Command, EventType, Quality, Scalar, utc_now
 
 log = logging.getLogger(__name__)
+
+ALARM_STATE_KEY = "alarm_board"
+TICK_SECONDS = 1.0
+READBACK_SECONDS = 10.0
 
 
 class AgentError(Exception):
@@ -56,124 +66,257 @@ def read_token(config: AgentConfig) -> str:
 
 def open_source(config: SourceConfig) -> AbstractAsyncContextManager[Source]:
     """A new adapter for the source; protocol libraries are imported only when used."""
+    if isinstance(config, MqttSource):
+        from protocols.mqtt import Mqtt
+
+        return Mqtt(config)
     from protocols.modbus import ModbusTcp
 
     return ModbusTcp(config)
 
 
 class Pipeline:
-    """Detect and report on every scan; its events are on disk before the next scan starts."""
+    """Detect, alarm and report on every scan; its events are on disk before the next scan.
 
-    def __init__(self, config: AgentConfig, buffer: Buffer, forwarder: Forwarder) -> None:
+    It is also what commands and the panel act on: acknowledgements, shelving, writes.
+    """
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        buffer: Buffer,
+        forwarder: Forwarder,
+        alarms: AlarmBoard,
+        detectors: list[Detector],
+        supervisors: dict[str, SourceSupervisor],
+    ) -> None:
         self._buffer = buffer
         self._forwarder = forwarder
-        self._alarms = AlarmBook()
+        self.alarms = alarms
+        self._detectors = detectors
+        self._routes = by_tag(detectors)
         self._reporter = ValueReporter(config.report)
+        self._writers = supervisors
+        self._readback: dict[str, asyncio.Future[Scalar]] = {}
         # Every event says where it happened, so the hub can scope it without a lookup.
         self._location: dict[str, Scalar] = {"site": config.site, "area": config.area}
         if config.line is not None:
             self._location["line"] = config.line
-        self._detectors: dict[str, list[ThresholdDetector]] = defaultdict(list)
-        for rule in config.rules:
-            self._detectors[rule.tag].append(ThresholdDetector(rule))
 
     async def on_readings(self, readings: list[Reading]) -> None:
         drafts = [
-            self._alarms.draft(transition)
+            draft
             for reading in readings
-            for detector in self._detectors.get(reading.tag, ())
+            for detector in self._routes.get(reading.tag, ())
             for transition in detector.update(reading)
+            for draft in self.alarms.on_transition(transition)
         ]
-        urgent = bool(drafts)
+        alarms_changed = bool(drafts)
         drafts.extend(draft for r in readings if (draft := self._reporter.update(r)) is not None)
-        await self._append(drafts, urgent)
+        await self._append(drafts, urgent=alarms_changed, alarms_changed=alarms_changed)
+        for reading in readings:
+            if (waiting := self._readback.pop(reading.tag, None)) and not waiting.done():
+                waiting.set_result(reading.value)
 
     async def on_comm(self, source: str, tags: list[str], up: bool, reason: str) -> None:
         now = utc_now()
         event_type = EventType.COMM_RESTORED if up else EventType.COMM_LOST
         quality = Quality.GOOD if up else Quality.BAD
         context: dict[str, Scalar] = {"source": source, "reason": reason}
-        await self._append([Draft(event_type, now, quality=quality, context=context)], True)
+        await self._append([Draft(event_type, now, quality=quality, context=context)], urgent=True)
         if not up:
             await self.on_readings([Reading(tag, None, Quality.BAD, now, now) for tag in tags])
 
-    async def report_health(self, draft: Draft) -> None:
-        await self._append([draft], False)
+    async def tick(self) -> None:
+        """Time-driven rules (stale values, delays, plans) and shelving expiry."""
+        now = utc_now()
+        drafts = [
+            draft
+            for detector in self._detectors
+            for transition in detector.tick(now)
+            for draft in self.alarms.on_transition(transition)
+        ]
+        unshelved = self.alarms.tick(now)
+        await self._append(drafts, urgent=bool(drafts), alarms_changed=bool(drafts or unshelved))
 
-    async def _append(self, drafts: list[Draft], urgent: bool) -> None:
-        if not drafts:
+    def plans_changed(self) -> None:
+        """Plan and hold rules re-evaluate at the next tick, within a second."""
+
+    async def acknowledge(self, occurrence: str, by: str, note: str | None, channel: str) -> None:
+        """An acknowledgement from the local panel or the hub (raises ``AlarmError``)."""
+        drafts = self.alarms.acknowledge(occurrence, by, note, channel, utc_now())
+        await self._append(drafts, urgent=True, alarms_changed=True)
+
+    async def shelve(self, rule: str, until: datetime | None, reason: str) -> None:
+        self.alarms.shelve(rule, until, reason, utc_now())
+        await self._append([], urgent=False, alarms_changed=True)
+
+    async def shelve_for(self, rule: str, duration: timedelta | None, reason: str, by: str) -> None:
+        until = None if duration is None else utc_now() + duration
+        await self.shelve(rule, until, f"{reason} ({by})")
+
+    async def write(self, tag: str, value: Scalar) -> Scalar:
+        """Write a tag through its source, then wait for the value read back by the next scan."""
+        supervisor = self._writers.get(tag)
+        if supervisor is None:
+            raise ConnectError(f"no source reads tag {tag!r}")
+        waiting = self._readback[tag] = asyncio.get_running_loop().create_future()
+        await supervisor.write(tag, value)
+        try:
+            return await asyncio.wait_for(waiting, READBACK_SECONDS)
+        except TimeoutError as exc:
+            raise ConnectError(
+                f"{tag}: written, but no read-back within {READBACK_SECONDS}s"
+            ) from exc
+
+    async def report_health(self, draft: Draft) -> None:
+        await self._append([draft], urgent=False)
+
+    def open_alarms(self) -> list[Occurrence]:
+        return self.alarms.open()
+
+    async def _append(
+        self, drafts: list[Draft], *, urgent: bool, alarms_changed: bool = False
+    ) -> None:
+        """Make the events durable, together with the alarm board they changed."""
+        state = {ALARM_STATE_KEY: dump_board(self.alarms)} if alarms_changed else None
+        if not drafts and state is None:
             return
         await self._buffer.append(
-            [replace(d, context={**self._location, **d.context}) for d in drafts]
+            [replace(d, context={**self._location, **d.context}) for d in drafts], state
         )
         if urgent:
             self._forwarder.notify_urgent()
 
 
-async def _health_loop(
-    config: AgentConfig,
-    buffer: Buffer,
-    pipeline: Pipeline,
-    forwarder: Forwarder,
-    supervisors: list[SourceSupervisor],
-) -> None:
-    started = utc_now()
-    while True:
-        await asyncio.sleep(config.health_interval)
-        draft = health_draft(
-            utc_now(),
-            started,
-            await buffer.stats(),
-            {s.name: s.up for s in supervisors},
-            forwarder.hub_reachable,
-            forwarder.sent,
+class Agent:
+    """Every long-lived part of one running agent, built from its config."""
+
+    def __init__(self, config: AgentConfig, token: str, client: httpx.AsyncClient) -> None:
+        self.config = config
+        self.started = utc_now()
+        self.buffer = Buffer(config.buffer.path, config.agent_id, config.buffer.max_bytes)
+        self.plans = MemoryPlanBook()
+        self.alarms = AlarmBoard(
+            max_shelve=timedelta(seconds=config.panel.max_shelve),
+            latching=frozenset(r.rule_name for r in config.rules if getattr(r, "latching", False)),
         )
-        await pipeline.report_health(draft)
+        self.supervisors = [
+            SourceSupervisor(
+                source.name,
+                [tag for _, tag in source.tag_paths()],
+                partial(open_source, source),
+                self._on_readings,
+                self._on_comm,
+            )
+            for source in config.sources
+        ]
+        writers = {
+            tag: supervisor
+            for source, supervisor in zip(config.sources, self.supervisors, strict=True)
+            for tag in source.writable_tags()
+        }
+        self.commands: CommandHandler | None = None
+        self.forwarder = Forwarder(self.buffer, config.hub, token, client, self._on_commands)
+        self.pipeline = Pipeline(
+            config,
+            self.buffer,
+            self.forwarder,
+            self.alarms,
+            build_detectors(config.rules, self.plans),
+            writers,
+        )
+        self.commands = CommandHandler(self.buffer, self.pipeline, self.plans, frozenset(writers))
+
+    async def _on_readings(self, readings: list[Reading]) -> None:
+        await self.pipeline.on_readings(readings)
+
+    async def _on_comm(self, source: str, tags: list[str], up: bool, reason: str) -> None:
+        await self.pipeline.on_comm(source, tags, up, reason)
+
+    async def _on_commands(self, commands: list[Command]) -> None:
+        assert self.commands is not None
+        await self.commands.handle(commands)
+
+    async def restore(self) -> None:
+        if saved := await self.buffer.load_state(ALARM_STATE_KEY):
+            load_board(self.alarms, saved)
+        assert self.commands is not None
+        await self.commands.restore()
+
+    def health(self) -> tuple[dict[str, bool | None], bool | None, int]:
+        return (
+            {s.name: s.up for s in self.supervisors},
+            self.forwarder.hub_reachable,
+            self.forwarder.sent,
+        )
+
+    async def health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.health_interval)
+            sources, reachable, sent = self.health()
+            stats = await self.buffer.stats()
+            await self.pipeline.report_health(
+                health_draft(utc_now(), self.started, stats, sources, reachable, sent)
+            )
+
+    async def tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            await self.pipeline.tick()
+
+    async def metrics(self) -> bytes:
+        sources, reachable, sent = self.health()
+        uptime = (utc_now() - self.started).total_seconds()
+        return render_metrics(
+            await self.buffer.stats(), sources, reachable, sent, self.alarms.open(), uptime
+        )
+
+    def panel(self) -> Panel:
+        actions = PanelActions(
+            self.pipeline.open_alarms,
+            self.pipeline.acknowledge,
+            self.pipeline.shelve_for,
+            self.metrics,
+        )
+        settings = self.config.panel
+        token = settings.token_file.read_text().strip() if settings.token_file else None
+        return Panel(actions, settings.host, settings.port, token)
 
 
 async def run_agent(config: AgentConfig, token: str) -> None:
-    """Run until cancelled or until SIGINT/SIGTERM; the buffer survives whatever happens."""
-    buffer = Buffer(config.buffer.path, config.agent_id, config.buffer.max_bytes)
+    """Run until SIGINT/SIGTERM (or cancellation); the buffer survives whatever happens."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    try:
-        async with httpx.AsyncClient() as client:
-            forwarder = Forwarder(buffer, config.hub, token, client)
-            pipeline = Pipeline(config, buffer, forwarder)
+    async with httpx.AsyncClient() as client:
+        agent = Agent(config, token, client)
+        try:
+            await agent.restore()
             log.info(
                 "agent %s started: %d source(s), %d rule(s), %d event(s) waiting in %s",
                 config.agent_id,
                 len(config.sources),
                 len(config.rules),
-                (await buffer.stats()).depth,
+                (await agent.buffer.stats()).depth,
                 config.buffer.path,
             )
-            supervisors = [
-                SourceSupervisor(
-                    source.name,
-                    [tag.name for tag in source.tags],
-                    partial(open_source, source),
-                    pipeline.on_readings,
-                    pipeline.on_comm,
-                )
-                for source in config.sources
-            ]
             async with asyncio.TaskGroup() as group:
                 tasks = [
-                    group.create_task(forwarder.run()),
-                    group.create_task(
-                        _health_loop(config, buffer, pipeline, forwarder, supervisors)
-                    ),
-                    *(group.create_task(supervisor.run()) for supervisor in supervisors),
+                    group.create_task(agent.forwarder.run()),
+                    group.create_task(agent.health_loop()),
+                    group.create_task(agent.tick_loop()),
+                    *(group.create_task(s.run()) for s in agent.supervisors),
                 ]
+                if config.panel.enabled:
+                    tasks.append(group.create_task(agent.panel().serve()))
                 await stop.wait()
                 log.info("agent stopping")
                 for task in tasks:
                     task.cancel()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        buffer.close()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            agent.buffer.close()
     log.info("agent stopped")

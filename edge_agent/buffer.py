@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     context TEXT NOT NULL         -- JSON object
 );
 CREATE INDEX IF NOT EXISTS outbox_by_priority ON outbox (priority, seq);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS dead_letter (
     seq INTEGER PRIMARY KEY,
     event TEXT NOT NULL,
@@ -142,9 +143,18 @@ class Buffer:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread, lambda: func(*args, **kwargs))
 
-    async def append(self, drafts: Sequence[Draft]) -> list[int]:
-        """Make the drafts durable; returns their sequence numbers once they are on disk."""
-        return await self._run(self.append_now, drafts)
+    async def append(
+        self, drafts: Sequence[Draft], state: Mapping[str, str] | None = None
+    ) -> list[int]:
+        """Make the drafts durable; returns their sequence numbers once they are on disk.
+
+        ``state`` (key -> text) is saved in the same transaction, so what the agent remembers
+        (alarm states, executed commands) never disagrees with what it has told the hub.
+        """
+        return await self._run(self.append_now, drafts, state)
+
+    async def load_state(self, key: str) -> str | None:
+        return await self._run(self.load_state_now, key)
 
     async def pending(self, limit: int) -> list[Pending]:
         """The next events to send; see ``pending_now``."""
@@ -167,11 +177,17 @@ class Buffer:
 
     # The synchronous forms run on the buffer's thread (or in tests and benchmarks, directly).
 
-    def append_now(self, drafts: Sequence[Draft]) -> list[int]:
-        if not drafts:
+    def append_now(
+        self, drafts: Sequence[Draft], state: Mapping[str, str] | None = None
+    ) -> list[int]:
+        if not drafts and not state:
             return []
         agent_time = self._clock().isoformat()
         with _transaction(self._db) as db:
+            if state:
+                db.executemany(
+                    "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", state.items()
+                )
             (first,) = db.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()
             db.executemany(
                 "INSERT INTO outbox (priority, " + _COLUMNS + ") "
@@ -181,6 +197,10 @@ class Buffer:
             db.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (first + len(drafts),))
             self._enforce_bound(db)
         return list(range(first, first + len(drafts)))
+
+    def load_state_now(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
 
     def pending_now(self, limit: int) -> list[Pending]:
         """Urgent events first (oldest first); then routine ones, oldest first, but a quarter of

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Container
 from pathlib import Path
 from typing import Self
 
 from pydantic import Field, model_validator
 
-from edge_agent.rule_config import Rule
+from edge_agent.rule_config import Rule, check_rules
 from protocols.config import Duration, PathError, SourceConfig, StrictConfig
 from protocols.wire import AgentId
 
@@ -33,6 +35,33 @@ class BufferConfig(StrictConfig):
     max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024 * 1024)
 
 
+class PanelConfig(StrictConfig):
+    """The local HTTP API for an HMI panel and for Prometheus (see ``edge_agent.panel``)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8410, ge=0, le=65535)
+    token_file: Path | None = None
+    max_shelve: Duration = 8 * 3600.0
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> Self:
+        if self.enabled and self.token_file is None and not _is_loopback(self.host):
+            raise PathError(
+                "token_file", f"required when host is not a loopback address ({self.host})"
+            )
+        return self
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class ReportConfig(StrictConfig):
     """Report by exception: which value changes are worth a ``value`` event."""
 
@@ -55,24 +84,32 @@ class AgentConfig(StrictConfig):
     sources: list[SourceConfig] = Field(min_length=1)
     rules: list[Rule] = Field(default_factory=list)
     report: ReportConfig = ReportConfig()
+    panel: PanelConfig = PanelConfig()
     health_interval: Duration = 60.0
 
     @model_validator(mode="after")
     def _tags_known_and_unique(self) -> Self:
         owner: dict[str, str] = {}
+        prefixes: list[str] = []
         for s_index, source in enumerate(self.sources):
-            for t_index, tag in enumerate(source.tags):
-                if tag.name in owner:
+            for path, tag in source.tag_paths():
+                if tag in owner:
                     raise PathError(
-                        f"sources[{s_index}].tags[{t_index}].name",
-                        f"tag {tag.name!r} is already defined by source {owner[tag.name]!r}",
+                        f"sources[{s_index}].{path}",
+                        f"tag {tag!r} is already defined by source {owner[tag]!r}",
                     )
-                owner[tag.name] = source.name
-        names: set[str] = set()
-        for index, rule in enumerate(self.rules):
-            if rule.tag not in owner:
-                raise PathError(f"rules[{index}].tag", f"no source defines tag {rule.tag!r}")
-            if rule.rule_name in names:
-                raise PathError(f"rules[{index}].name", f"rule {rule.rule_name!r} is defined twice")
-            names.add(rule.rule_name)
+                owner[tag] = source.name
+            prefixes.extend(source.tag_prefixes())
+        check_rules(self.rules, _KnownTags(owner, tuple(prefixes)))
         return self
+
+
+class _KnownTags:
+    """Tags a rule may name: those configured, and those a wildcard subscription can create."""
+
+    def __init__(self, tags: Container[str], prefixes: tuple[str, ...]) -> None:
+        self._tags = tags
+        self._prefixes = prefixes
+
+    def __contains__(self, tag: object) -> bool:
+        return tag in self._tags or (isinstance(tag, str) and tag.startswith(self._prefixes))

@@ -13,7 +13,8 @@ from typing import Protocol
 
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
-from protocols.base import ProtocolError, Reading, Source
+from protocols.base import ConnectError, ProtocolError, Reading, Source
+from protocols.wire import Scalar
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,13 @@ class SourceSupervisor:
         self._on_comm = on_comm
         self._max_backoff = max_backoff
         self.up: bool | None = None
+        self._source: Source | None = None
+
+    async def write(self, tag: str, value: Scalar) -> None:
+        """Write through the open connection; a source that is down refuses at once."""
+        if self._source is None:
+            raise ConnectError(f"source {self.name} is not connected")
+        await self._source.write(tag, value)
 
     async def run(self) -> None:
         while True:
@@ -68,10 +76,14 @@ class SourceSupervisor:
         answered = False
         try:
             async with self._open() as source:
-                async for readings in source.scans():
-                    answered = True
-                    await self._mark(up=True, reason="")
-                    await self._on_readings(readings)
+                self._source = source
+                try:
+                    async for readings in source.scans():
+                        answered = True
+                        await self._mark(up=True, reason="")
+                        await self._on_readings(readings)
+                finally:
+                    self._source = None
         except ProtocolError as exc:
             await self._mark(up=False, reason=str(exc))
             if not answered:

@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--control-port", type=int, default=8401)
     sim.add_argument("--seed", type=int, default=1, help="makes the noise repeatable")
     sim.add_argument("--fault", action="append", default=[], help="start with this fault")
+    sim.add_argument(
+        "--mqtt", metavar="HOST:PORT", help="also publish JSON and Sparkplug B to this broker"
+    )
     sim.set_defaults(command=_sim)
     sim_actions = sim.add_subparsers(title="actions", metavar="ACTION")
     fault = sim_actions.add_parser("fault", help="inject (or --clear) a fault in a running sim")
@@ -84,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--hub-port", type=int, default=8400)
     demo.add_argument("--modbus-port", type=int, default=5020)
     demo.add_argument("--control-port", type=int, default=8401)
+    demo.add_argument("--panel-port", type=int, default=8410, help="the agent's local API")
     demo.set_defaults(command=_demo)
 
     check = commands.add_parser("check-config", help="validate agent or hub config files")
@@ -161,7 +165,16 @@ def _sim(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"--fault: {exc}", file=sys.stderr)
         return 2
-    settings = SimSettings(args.host, args.modbus_port, args.control_port, args.seed, faults)
+    broker = None
+    if args.mqtt:
+        host, _, port = args.mqtt.rpartition(":")
+        if not host or not port.isdigit():
+            print(f"--mqtt: expected HOST:PORT, got {args.mqtt!r}", file=sys.stderr)
+            return 2
+        broker = (host, int(port))
+    settings = SimSettings(
+        args.host, args.modbus_port, args.control_port, args.seed, faults, broker
+    )
     asyncio.run(serve(settings))
     return 0
 
@@ -191,6 +204,7 @@ def _demo(args: argparse.Namespace) -> int:
         hub_port=args.hub_port,
         modbus_port=args.modbus_port,
         control_port=args.control_port,
+        panel_port=args.panel_port,
     )
     return run_demo(settings)
 

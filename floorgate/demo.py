@@ -42,6 +42,7 @@ class DemoSettings:
     hub_port: int = 8400
     modbus_port: int = 5020
     control_port: int = 8401
+    panel_port: int = 8410
 
 
 def demo_agent_config(settings: DemoSettings, token_file: Path) -> dict[str, Any]:
@@ -61,6 +62,7 @@ def demo_agent_config(settings: DemoSettings, token_file: Path) -> dict[str, Any
         "line": "line-1",
         "hub": {"url": f"http://{HOST}:{settings.hub_port}", "token_file": str(token_file)},
         "buffer": {"path": str(settings.data.resolve() / "agent-buffer.sqlite")},
+        "panel": {"host": HOST, "port": settings.panel_port},
         "sources": [
             {
                 "kind": "modbus_tcp",
@@ -225,6 +227,7 @@ def _banner(hub_url: str, control_url: str, logins: dict[str, str], s: DemoSetti
         "Floorgate demo is running (Ctrl-C stops it).",
         f"  hub API docs      {hub_url}/docs",
         f"  alarms (API)      {hub_url}/api/v1/alarms",
+        f"  agent panel       http://{HOST}:{s.panel_port}/alarms  (and /metrics)",
         f"  simulated plant   {control_url}/state  (modbus tcp {HOST}:{s.modbus_port})",
         f"  data folder       {s.data.resolve()}",
         "  logins:",

@@ -11,7 +11,10 @@ from typing import Any
 from fastapi import FastAPI, HTTPException
 
 from protocols.sim.modbus_server import ModbusPlantServer
+from protocols.sim.mqtt_publisher import MqttPlantPublisher
 from protocols.sim.plant import Fault, Plant
+
+GARBLED_BURST = 10
 
 
 def _fault(name: str) -> Fault:
@@ -22,7 +25,9 @@ def _fault(name: str) -> Fault:
         raise HTTPException(404, f"unknown fault {name!r}; known: {known}") from None
 
 
-def create_control_app(plant: Plant, modbus: ModbusPlantServer) -> FastAPI:
+def create_control_app(
+    plant: Plant, modbus: ModbusPlantServer, mqtt: MqttPlantPublisher | None = None
+) -> FastAPI:
     app = FastAPI(title="Floorgate simulated plant", docs_url=None, redoc_url=None)
 
     @app.get("/healthz")
@@ -36,6 +41,7 @@ def create_control_app(plant: Plant, modbus: ModbusPlantServer) -> FastAPI:
             "faults": sorted(plant.faults),
             "values": plant.values(),
             "modbus": {"serving": modbus.serving, "requests": modbus.requests},
+            "mqtt": None if mqtt is None else {"published": mqtt.published},
         }
 
     @app.post("/faults/{name}")
@@ -44,6 +50,10 @@ def create_control_app(plant: Plant, modbus: ModbusPlantServer) -> FastAPI:
         plant.inject(fault)
         if fault is Fault.COMM_LOSS:
             await modbus.stop()
+            if mqtt is not None:
+                await mqtt.stop()
+        if fault is Fault.GARBLED and mqtt is not None:
+            await mqtt.garble(GARBLED_BURST)
         return {"faults": sorted(plant.faults)}
 
     @app.delete("/faults/{name}")
@@ -52,6 +62,8 @@ def create_control_app(plant: Plant, modbus: ModbusPlantServer) -> FastAPI:
         plant.clear(fault)
         if fault is Fault.COMM_LOSS:
             await modbus.start()
+            if mqtt is not None:
+                await mqtt.start()
         return {"faults": sorted(plant.faults)}
 
     return app

@@ -29,6 +29,8 @@ class Fault(StrEnum):
     """The packaging line starts the next lot (one-shot: the fault clears itself)."""
     COMM_LOSS = "comm_loss"
     """The field servers stop answering until the fault is cleared."""
+    GARBLED = "garbled"
+    """The MQTT publisher sends a burst of unreadable payloads (one-shot)."""
 
 
 class MachineState(IntEnum):
@@ -69,6 +71,8 @@ class Plant:
         if fault is Fault.LOT_CHANGE:
             self.lot_number += 1
             return
+        if fault is Fault.GARBLED:
+            return  # acted on by the publisher, not by the plant
         self.faults.add(fault)
 
     def clear(self, fault: Fault) -> None:

@@ -13,6 +13,7 @@ import uvicorn
 
 from protocols.sim.control import create_control_app
 from protocols.sim.modbus_server import ModbusPlantServer
+from protocols.sim.mqtt_publisher import MqttPlantPublisher
 from protocols.sim.plant import Fault, Plant
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,8 @@ class SimSettings:
     control_port: int = 8401
     seed: int = 1
     faults: tuple[Fault, ...] = ()
+    mqtt_broker: tuple[str, int] | None = None
+    """Publish the plant as JSON and Sparkplug B to this broker (none by default)."""
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -37,7 +40,9 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
-async def _run_plant(plant: Plant, modbus: ModbusPlantServer) -> None:
+async def _run_plant(
+    plant: Plant, modbus: ModbusPlantServer, mqtt: MqttPlantPublisher | None
+) -> None:
     loop = asyncio.get_running_loop()
     last = loop.time()
     while True:
@@ -46,6 +51,8 @@ async def _run_plant(plant: Plant, modbus: ModbusPlantServer) -> None:
         plant.step(now - last)
         last = now
         await modbus.publish()
+        if mqtt is not None and Fault.COMM_LOSS not in plant.faults:
+            await mqtt.publish()
 
 
 async def serve(settings: SimSettings) -> None:
@@ -54,9 +61,12 @@ async def serve(settings: SimSettings) -> None:
     for fault in settings.faults:
         plant.inject(fault)
     modbus = ModbusPlantServer(plant, settings.host, settings.modbus_port)
+    mqtt = None
+    if settings.mqtt_broker is not None:
+        mqtt = MqttPlantPublisher(plant, *settings.mqtt_broker)
     control = _EmbeddedServer(
         uvicorn.Config(
-            create_control_app(plant, modbus),
+            create_control_app(plant, modbus, mqtt),
             host=settings.host,
             port=settings.control_port,
             log_level="warning",
@@ -70,9 +80,11 @@ async def serve(settings: SimSettings) -> None:
 
     if Fault.COMM_LOSS not in plant.faults:
         await modbus.start()
+        if mqtt is not None:
+            await mqtt.start()
     try:
         async with asyncio.TaskGroup() as group:
-            plant_task = group.create_task(_run_plant(plant, modbus))
+            plant_task = group.create_task(_run_plant(plant, modbus, mqtt))
             control_task = group.create_task(control.serve())
             log.info(
                 "sim running: modbus tcp %s:%s, control http://%s:%s",
@@ -87,4 +99,6 @@ async def serve(settings: SimSettings) -> None:
             plant_task.cancel()
     finally:
         await modbus.stop()
+        if mqtt is not None:
+            await mqtt.stop()
     log.info("sim stopped")

@@ -126,6 +126,7 @@ class Stack:
         self.agent_id = agent_id
         self.db = tmp_path / "hub.duckdb"
         self.hub_port, self.modbus_port, self.control_port = free_port(), free_port(), free_port()
+        self.panel_port = free_port()
         self.hub_url = f"http://127.0.0.1:{self.hub_port}"
         self.control_url = f"http://127.0.0.1:{self.control_port}"
         self.buffer_path = tmp_path / "agent-buffer.sqlite"
@@ -168,6 +169,7 @@ class Stack:
         config["hub"].update(url=self.hub_url, token_file=str(self.token_file))
         config["buffer"]["path"] = str(self.buffer_path)
         config["sources"][0].update(port=self.modbus_port, poll_interval="200ms")
+        config["panel"] = {"port": self.panel_port}
         for key, value in changes.items():
             config[key] = value
         path = self.tmp_path / "agent.yaml"

@@ -21,7 +21,12 @@ def _listening(port: int) -> bool:
 
 
 def test_demo_raises_an_alarm_at_the_hub_and_stops_cleanly(tmp_path: Path) -> None:
-    ports = {"--hub-port": free_port(), "--modbus-port": free_port(), "--control-port": free_port()}
+    ports = {
+        "--hub-port": free_port(),
+        "--modbus-port": free_port(),
+        "--control-port": free_port(),
+        "--panel-port": free_port(),
+    }
     result = subprocess.run(
         [
             sys.executable,

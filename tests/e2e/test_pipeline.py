@@ -25,6 +25,7 @@ def _agent_config(tmp_path: Path, hub_port: int, modbus_port: int, token_file: P
     config["buffer"]["path"] = str(tmp_path / "agent-buffer.sqlite")
     config["sources"][0].update(port=modbus_port, poll_interval="200ms")
     config["rules"][0]["on_delay"] = "1s"
+    config["panel"] = {"port": 0}
     path = tmp_path / "agent.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

@@ -1,0 +1,73 @@
+"""Configuration of a Modbus TCP source and its tags (no pymodbus import here)."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+
+from protocols.config_base import Duration, PathError, StrictConfig, TagName
+from protocols.modbus_decode import DataType, Order
+
+
+class ModbusTag(StrictConfig):
+    """One point in a Modbus device."""
+
+    name: TagName
+    table: Literal["holding", "input", "coil", "discrete"] = "holding"
+    address: int = Field(ge=0, le=65535)
+    type: DataType = DataType.UINT16
+    byte_order: Order = Order.BIG
+    word_order: Order = Order.BIG
+    bit: int | None = Field(default=None, ge=0, le=15)
+    length: int | None = Field(default=None, ge=1, le=250)
+    scale: float = 1.0
+    offset: float = 0.0
+    writable: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        bit_table = self.table in ("coil", "discrete")
+        if bit_table and self.type is not DataType.BOOL:
+            raise ValueError(f"a {self.table} holds one bit: type must be bool, not {self.type}")
+        if self.bit is not None and (bit_table or self.type is not DataType.BOOL):
+            raise ValueError("bit selects one bit of a register: use it with type bool only")
+        if (self.type is DataType.STRING) != (self.length is not None):
+            raise ValueError("length is required for type string and only allowed there")
+        if self.writable and (self.table in ("input", "discrete") or self.bit is not None):
+            what = "a bit in a register" if self.bit is not None else f"the {self.table} table"
+            raise ValueError(f"writable: {what} cannot be written")
+        return self
+
+
+class ModbusTcpSource(StrictConfig):
+    """A Modbus TCP device (or gateway) polled at a fixed interval."""
+
+    kind: Literal["modbus_tcp"]
+    name: TagName
+    host: str
+    port: int = Field(default=502, ge=1, le=65535)
+    unit: int = Field(default=1, ge=0, le=255)
+    poll_interval: Duration = 1.0
+    timeout: Duration = 2.0
+    max_gap: int = Field(default=0, ge=0, le=100)
+    tags: list[ModbusTag] = Field(min_length=1)
+
+    def tag_paths(self) -> list[tuple[str, str]]:
+        """Every tag with the key path that names it (for error messages)."""
+        return [(f"tags[{i}].name", tag.name) for i, tag in enumerate(self.tags)]
+
+    def writable_tags(self) -> list[str]:
+        return [tag.name for tag in self.tags if tag.writable]
+
+    def tag_prefixes(self) -> list[str]:
+        return []
+
+    @model_validator(mode="after")
+    def _unique_tags(self) -> Self:
+        seen: set[str] = set()
+        for index, tag in enumerate(self.tags):
+            if tag.name in seen:
+                raise PathError(f"tags[{index}].name", f"tag {tag.name!r} is defined twice")
+            seen.add(tag.name)
+        return self
