@@ -101,7 +101,9 @@ class AlarmBoard:
         self._active = {o.rule: o.id for o in occurrences if o.active}
 
     def definition(self, rule: str) -> Definition:
-        return self.definitions.get(rule) or Definition(rule, latching=rule in self.latching)
+        """The alarm ``rule`` (``NAME`` or ``NAME.CONDITION``); latching is set per rule NAME."""
+        latching = rule in self.latching or rule.rsplit(".", 1)[0] in self.latching
+        return self.definitions.get(rule) or Definition(rule, latching=latching)
 
     def on_transition(self, t: Transition) -> list[Draft]:
         if t.active:
@@ -128,6 +130,20 @@ class AlarmBoard:
         cleared = replace(self.occurrences[occurrence_id], active=False, cleared_at=t.time)
         self._store(cleared)
         return [self._event(EventType.ALARM_CLEARED, cleared, t.time, t.value)]
+
+    def end_active(self, at: datetime, reason: str) -> list[Draft]:
+        """After a restart the detectors start afresh and cannot vouch for conditions they did
+        not see: end every active occurrence (acknowledged or not, it stays on the board until
+        it is) and let the detectors raise a new one if the condition is still there."""
+        drafts = []
+        for rule, occurrence_id in list(self._active.items()):
+            del self._active[rule]
+            ended = replace(
+                self.occurrences[occurrence_id], active=False, latched=False, cleared_at=at
+            )
+            self._store(ended)
+            drafts.append(self._event(EventType.ALARM_CLEARED, ended, at, None, {"reason": reason}))
+        return drafts
 
     def acknowledge(
         self, occurrence_id: str, by: str, note: str | None, channel: str, at: datetime

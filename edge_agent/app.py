@@ -169,6 +169,9 @@ class Pipeline:
                 f"{tag}: written, but no read-back within {READBACK_SECONDS}s"
             ) from exc
 
+    async def append_restored(self, drafts: list[Draft]) -> None:
+        await self._append(drafts, urgent=bool(drafts), alarms_changed=True)
+
     async def report_health(self, draft: Draft) -> None:
         await self._append([draft], urgent=False)
 
@@ -199,7 +202,7 @@ class Agent:
         self.plans = MemoryPlanBook()
         self.alarms = AlarmBoard(
             max_shelve=timedelta(seconds=config.panel.max_shelve),
-            latching=frozenset(r.rule_name for r in config.rules if getattr(r, "latching", False)),
+            latching=frozenset(r.rule_name for r in config.rules if r.latching),
         )
         self.supervisors = [
             SourceSupervisor(
@@ -241,6 +244,8 @@ class Agent:
     async def restore(self) -> None:
         if saved := await self.buffer.load_state(ALARM_STATE_KEY):
             load_board(self.alarms, saved)
+            ended = self.alarms.end_active(utc_now(), "agent restarted; re-evaluating")
+            await self.pipeline.append_restored(ended)
         assert self.commands is not None
         await self.commands.restore()
 

@@ -56,6 +56,8 @@ class _RuleBase(StrictConfig):
     name: TagName | None = None
     tag: TagName
     severity: Severity | None = None
+    latching: bool = False
+    """Its alarms stay active after the condition clears, until acknowledged."""
 
     @property
     def rule_name(self) -> str:

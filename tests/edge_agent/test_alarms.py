@@ -113,7 +113,7 @@ def test_saved_board_restores_exactly_and_does_not_raise_twice() -> None:
     load_board(restored, dump_board(board))
     assert restored.occurrences == board.occurrences
     assert restored.definitions == board.definitions
-    assert restored.on_transition(_t("p.hi", True, 9)) == []  # still the same occurrence
+    assert restored.on_transition(_t("p.hi", True, 9)) == []  # restored as still active
 
 
 OPS = st.lists(
@@ -165,3 +165,18 @@ def test_no_illegal_transition_and_no_occurrence_lost(ops: list, latching: bool)
         seen.update(after)
         active_rules = [o.rule for o in board.open() if o.active]
         assert len(active_rules) == len(set(active_rules))  # one active occurrence per rule
+
+
+def test_restart_ends_active_occurrences_but_keeps_them_until_acknowledged() -> None:
+    board = AlarmBoard()
+    occurrence = str(board.on_transition(_t("p.hi", True))[0].context["occurrence"])
+    restored = AlarmBoard()
+    load_board(restored, dump_board(board))
+    (ended,) = restored.end_active(T0, "agent restarted; re-evaluating")
+    assert ended.type is EventType.ALARM_CLEARED
+    assert ended.context["occurrence"] == occurrence
+    assert ended.context["reason"] == "agent restarted; re-evaluating"
+    assert [o.state for o in restored.open()] == [AlarmState.RETURNED_UNACK]
+    # The condition is still there: the detector raises it again as a new occurrence.
+    (again,) = restored.on_transition(_t("p.hi", True, 5))
+    assert again.context["occurrence"] != occurrence
