@@ -70,9 +70,9 @@ def open_source(config: SourceConfig) -> AbstractAsyncContextManager[Source]:
         from protocols.mqtt import Mqtt
 
         return Mqtt(config)
-    from protocols.modbus import ModbusTcp
+    from protocols.modbus import ModbusDevice
 
-    return ModbusTcp(config)
+    return ModbusDevice(config)
 
 
 class Pipeline:

@@ -10,7 +10,14 @@ from typing import Self
 from pydantic import Field, model_validator
 
 from edge_agent.rule_config import Rule, check_rules
-from protocols.config import Duration, PathError, SourceConfig, StrictConfig
+from protocols.config import (
+    Duration,
+    ModbusRtuSource,
+    PathError,
+    SerialLine,
+    SourceConfig,
+    StrictConfig,
+)
 from protocols.wire import AgentId
 
 
@@ -101,6 +108,21 @@ class AgentConfig(StrictConfig):
                 owner[tag] = source.name
             prefixes.extend(source.tag_prefixes())
         check_rules(self.rules, _KnownTags(owner, tuple(prefixes)))
+        return self
+
+    @model_validator(mode="after")
+    def _serial_lines_agree(self) -> Self:
+        lines: dict[str, tuple[int, SerialLine]] = {}
+        for index, source in enumerate(self.sources):
+            if not isinstance(source, ModbusRtuSource):
+                continue
+            first = lines.setdefault(source.serial.device, (index, source.serial))
+            if first[1] != source.serial:
+                raise PathError(
+                    f"sources[{index}].serial",
+                    f"line {source.serial.device} is set up differently in sources[{first[0]}]: "
+                    "every device on one line must use the same settings",
+                )
         return self
 
 

@@ -12,20 +12,24 @@ from typing import Annotated
 from pydantic import Field
 
 from protocols.config_base import Duration, PathError, StrictConfig, TagName
-from protocols.modbus_config import ModbusTag, ModbusTcpSource
+from protocols.modbus_config import ModbusRtuSource, ModbusTag, ModbusTcpSource, SerialLine
 from protocols.mqtt_config import MqttSource
 
 __all__ = [
     "Duration",
+    "ModbusRtuSource",
     "ModbusTag",
     "ModbusTcpSource",
     "MqttSource",
     "PathError",
+    "SerialLine",
     "SourceConfig",
     "StrictConfig",
     "TagName",
 ]
 
-SourceConfig = Annotated[ModbusTcpSource | MqttSource, Field(discriminator="kind")]
+SourceConfig = Annotated[
+    ModbusTcpSource | ModbusRtuSource | MqttSource, Field(discriminator="kind")
+]
 """Every source kind the agent can read. Each offers ``name``, ``tag_paths()``,
 ``writable_tags()`` and ``tag_prefixes()`` (tags that wildcard subscriptions create)."""

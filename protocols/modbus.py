@@ -1,22 +1,26 @@
-"""Modbus TCP adapter: one poll reads every tag of a device in as few block requests as possible.
+"""Modbus TCP and RTU adapter: one poll reads every tag of a device in as few block requests
+as the protocol allows.
 
 The only module that imports pymodbus. pymodbus's own reconnect loop is switched off: a lost
-device raises ``ConnectError`` and the agent's supervisor decides when to try again.
+device raises ``ConnectError`` and the agent's supervisor decides when to try again. Devices on
+one serial line share its connection and take turns under one lock, so polls never overlap on
+the wire; each still has its own supervisor, so a dead unit times out and backs off alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any, Self
 
-from pymodbus.client import AsyncModbusTcpClient
+from pymodbus import FramerType
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
 from protocols.base import ConnectError, Reading, ReadTimeout, WriteRefused
-from protocols.config import ModbusTag, ModbusTcpSource
+from protocols.config import ModbusRtuSource, ModbusTag, ModbusTcpSource
 from protocols.modbus_decode import DataType, apply_scale, decode, encode, register_count
 from protocols.modbus_plan import Block, Span, plan_blocks
 from protocols.wire import Quality, Scalar, utc_now
@@ -32,21 +36,98 @@ def tag_span(tag: ModbusTag) -> Span:
     return Span(table=tag.table, address=tag.address, count=count, key=tag.name)
 
 
-class ModbusTcp:
-    """A polled Modbus TCP device.
+Client = AsyncModbusTcpClient | AsyncModbusSerialClient
+
+
+class _Line:
+    """One connection to the wire and the lock that keeps its requests from overlapping.
+
+    A TCP device has a line of its own; the devices of one serial line share one, counted by
+    users, opened by the first and closed by the last.
+    """
+
+    def __init__(self, name: str, make_client: Callable[[], Client]) -> None:
+        self.name = name
+        self.lock = asyncio.Lock()
+        self._make_client = make_client
+        self.client: Client | None = None
+        self._users = 0
+
+    async def open(self) -> Client:
+        if self.client is None or not self.client.connected:
+            client = self._make_client()
+            try:
+                connected = await client.connect()
+            except (OSError, ModbusException) as exc:
+                client.close()
+                raise ConnectError(f"cannot connect to {self.name}: {exc}") from exc
+            if not connected:
+                client.close()
+                raise ConnectError(f"cannot connect to {self.name}")
+            self.client = client
+        self._users += 1
+        return self.client
+
+    def close(self) -> None:
+        self._users -= 1
+        if self._users <= 0 and self.client is not None:
+            self.client.close()
+            self.client = None
+
+
+_SERIAL_LINES: dict[str, _Line] = {}
+"""Open serial lines of this process by device path."""
+
+
+def _line_for(config: ModbusTcpSource | ModbusRtuSource) -> _Line:
+    if isinstance(config, ModbusTcpSource):
+        host, port, timeout = config.host, config.port, config.timeout
+        return _Line(
+            f"{host}:{port}",
+            # retries=0 and reconnect_delay=0: reconnects are the supervisor's job
+            lambda: AsyncModbusTcpClient(
+                host, port=port, timeout=timeout, retries=0, reconnect_delay=0
+            ),
+        )
+    serial = config.serial
+    line = _SERIAL_LINES.get(serial.device)
+    if line is None:
+        line = _SERIAL_LINES[serial.device] = _Line(
+            serial.device,
+            lambda: AsyncModbusSerialClient(
+                serial.device,
+                framer=FramerType.RTU,
+                baudrate=serial.baudrate,
+                parity=serial.parity,
+                stopbits=serial.stopbits,
+                bytesize=serial.bytesize,
+                timeout=config.timeout,
+                retries=0,
+                reconnect_delay=0,
+            ),
+        )
+    return line
+
+
+class ModbusDevice:
+    """A polled Modbus device, over TCP or on a serial line.
 
     Args:
         config: The device and its tag table.
         clock: Returns the current UTC time; tests pass their own.
     """
 
-    def __init__(self, config: ModbusTcpSource, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        config: ModbusTcpSource | ModbusRtuSource,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         self.name = config.name
         self._config = config
         self._clock = clock
         self._tags = {tag.name: tag for tag in config.tags}
         self._blocks = plan_blocks((tag_span(tag) for tag in config.tags), max_gap=config.max_gap)
-        self._client: AsyncModbusTcpClient | None = None
+        self._line: _Line | None = None
 
     @property
     def blocks(self) -> list[Block]:
@@ -56,32 +137,20 @@ class ModbusTcp:
         return list(self._tags)
 
     async def __aenter__(self) -> Self:
-        if self._client is not None:
+        if self._line is not None:
             raise RuntimeError(f"source {self.name} is already open")
-        client = AsyncModbusTcpClient(
-            self._config.host,
-            port=self._config.port,
-            timeout=self._config.timeout,
-            retries=0,
-            reconnect_delay=0,  # reconnects are the supervisor's job
-        )
+        line = _line_for(self._config)
         try:
-            connected = await client.connect()
-        except (OSError, ModbusException) as exc:
-            client.close()
-            raise ConnectError(f"{self.name}: cannot connect: {exc}") from exc
-        if not connected:
-            client.close()
-            raise ConnectError(
-                f"{self.name}: cannot connect to {self._config.host}:{self._config.port}"
-            )
-        self._client = client
+            await line.open()
+        except ConnectError as exc:
+            raise ConnectError(f"{self.name}: {exc}") from exc
+        self._line = line
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
+        line, self._line = self._line, None
+        if line is not None:
+            line.close()
 
     async def scans(self) -> AsyncIterator[list[Reading]]:
         """One scan per ``poll_interval``, measured from the start of each scan."""
@@ -96,15 +165,15 @@ class ModbusTcp:
         spec = self._tags.get(tag)
         if spec is None or not spec.writable:
             raise WriteRefused(f"{self.name}: tag {tag!r} is not writable")
-        client = self._client
-        if client is None or not client.connected:
-            raise ConnectError(f"{self.name}: not connected")
-        try:
-            if spec.table == "coil":
-                if not isinstance(value, bool):
-                    raise WriteRefused(f"{self.name}: {tag} takes true or false, not {value!r}")
-                response = await client.write_coil(spec.address, value, device_id=self._config.unit)
-            else:
+        unit = self._config.unit
+        if spec.table == "coil":
+            if not isinstance(value, bool):
+                raise WriteRefused(f"{self.name}: {tag} takes true or false, not {value!r}")
+            response = await self._call(
+                lambda client: client.write_coil(spec.address, value, device_id=unit)
+            )
+        else:
+            try:
                 registers = encode(
                     _unscale(spec, value),
                     spec.type,
@@ -112,15 +181,11 @@ class ModbusTcp:
                     word_order=spec.word_order,
                     length=spec.length,
                 )
-                response = await client.write_registers(
-                    spec.address, registers, device_id=self._config.unit
-                )
-        except (TypeError, ValueError) as exc:
-            raise WriteRefused(f"{self.name}: {tag}: {exc}") from exc
-        except ConnectionException as exc:
-            raise ConnectError(f"{self.name}: connection lost: {exc}") from exc
-        except ModbusIOException as exc:
-            raise ReadTimeout(f"{self.name}: no answer within {self._config.timeout}s") from exc
+            except (TypeError, ValueError) as exc:
+                raise WriteRefused(f"{self.name}: {tag}: {exc}") from exc
+            response = await self._call(
+                lambda client: client.write_registers(spec.address, registers, device_id=unit)
+            )
         if response.isError():
             code = getattr(response, "exception_code", "?")
             raise WriteRefused(f"{self.name}: {tag}: device refused the write (exception {code})")
@@ -155,17 +220,26 @@ class ModbusTcp:
         return readings
 
     async def _request(self, block: Block) -> Any:
-        client = self._client
-        if client is None or not client.connected:
+        def read(client: Client) -> Awaitable[Any]:
+            function = {
+                "holding": client.read_holding_registers,
+                "input": client.read_input_registers,
+                "coil": client.read_coils,
+                "discrete": client.read_discrete_inputs,
+            }[block.table]
+            return function(block.address, count=block.count, device_id=self._config.unit)
+
+        return await self._call(read)
+
+    async def _call(self, request: Callable[[Client], Awaitable[Any]]) -> Any:
+        """One request on the wire, under the line's lock; library errors become ours."""
+        line = self._line
+        client = None if line is None else line.client
+        if line is None or client is None or not client.connected:
             raise ConnectError(f"{self.name}: not connected")
-        read = {
-            "holding": client.read_holding_registers,
-            "input": client.read_input_registers,
-            "coil": client.read_coils,
-            "discrete": client.read_discrete_inputs,
-        }[block.table]
         try:
-            return await read(block.address, count=block.count, device_id=self._config.unit)
+            async with line.lock:
+                return await request(client)
         except ConnectionException as exc:
             raise ConnectError(f"{self.name}: connection lost: {exc}") from exc
         except ModbusIOException as exc:

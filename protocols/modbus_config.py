@@ -1,4 +1,4 @@
-"""Configuration of a Modbus TCP source and its tags (no pymodbus import here)."""
+"""Configuration of Modbus TCP and RTU sources and their tags (no pymodbus import here)."""
 
 from __future__ import annotations
 
@@ -40,13 +40,10 @@ class ModbusTag(StrictConfig):
         return self
 
 
-class ModbusTcpSource(StrictConfig):
-    """A Modbus TCP device (or gateway) polled at a fixed interval."""
+class _ModbusDevice(StrictConfig):
+    """What every Modbus device has, whatever the wire."""
 
-    kind: Literal["modbus_tcp"]
     name: TagName
-    host: str
-    port: int = Field(default=502, ge=1, le=65535)
     unit: int = Field(default=1, ge=0, le=255)
     poll_interval: Duration = 1.0
     timeout: Duration = 2.0
@@ -71,3 +68,29 @@ class ModbusTcpSource(StrictConfig):
                 raise PathError(f"tags[{index}].name", f"tag {tag.name!r} is defined twice")
             seen.add(tag.name)
         return self
+
+
+class ModbusTcpSource(_ModbusDevice):
+    """A Modbus TCP device (or gateway) polled at a fixed interval."""
+
+    kind: Literal["modbus_tcp"]
+    host: str
+    port: int = Field(default=502, ge=1, le=65535)
+
+
+class SerialLine(StrictConfig):
+    """An RS-485/RS-232 line. Every device on one line must give the same settings."""
+
+    device: str = Field(min_length=1, description="e.g. /dev/ttyUSB0")
+    baudrate: int = Field(default=19200, gt=0)
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[7, 8] = 8
+
+
+class ModbusRtuSource(_ModbusDevice):
+    """A Modbus RTU device on a serial line. Devices sharing a line poll in turn (one lock per
+    line), each in its own task: a dead device times out and backs off on its own."""
+
+    kind: Literal["modbus_rtu"]
+    serial: SerialLine

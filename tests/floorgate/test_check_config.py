@@ -166,3 +166,31 @@ def test_one_bad_file_fails_the_run_but_all_are_checked(tmp_path: Path) -> None:
 )
 def test_key_path_skips_union_tags(loc: tuple, data: dict, expected: str) -> None:
     assert key_path(loc, data) == expected
+
+
+def test_devices_on_one_serial_line_must_agree(tmp_path: Path) -> None:
+    data = _agent()
+    unit = {
+        "kind": "modbus_rtu",
+        "serial": {"device": "/dev/ttyUSB0", "baudrate": 19200},
+        "tags": [{"name": "a", "address": 0}],
+    }
+    data["sources"] = [
+        {**unit, "name": "u1", "unit": 1},
+        {
+            **unit,
+            "name": "u2",
+            "unit": 2,
+            "serial": {"device": "/dev/ttyUSB0", "baudrate": 9600},
+            "tags": [{"name": "b", "address": 0}],
+        },
+    ]
+    data["rules"] = []
+    path = tmp_path / "rtu.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = check(path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"{path}: sources[1].serial: line /dev/ttyUSB0 is set up differently in sources[0]: "
+        "every device on one line must use the same settings"
+    )

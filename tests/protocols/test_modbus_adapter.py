@@ -9,7 +9,7 @@ import pytest
 
 from protocols.base import ConnectError, WriteRefused
 from protocols.config import ModbusTcpSource
-from protocols.modbus import ModbusTcp
+from protocols.modbus import ModbusDevice
 from protocols.sim.modbus_server import REGISTER_MAP, ModbusPlantServer
 from protocols.sim.plant import Fault, Plant
 from protocols.wire import Quality
@@ -49,7 +49,7 @@ async def test_reads_every_plant_value_in_coalesced_requests(
     plant.step(5.0)
     port = free_port()
     async with ModbusPlantServer(plant, port=port) as server:
-        source = ModbusTcp(_source(port, max_gap=max_gap))
+        source = ModbusDevice(_source(port, max_gap=max_gap))
         async with source:
             before = server.requests
             readings = await source.read()
@@ -79,7 +79,7 @@ async def test_register_outside_the_device_gives_bad_quality_with_the_reason() -
             "tags": [{"name": "ok", "address": 0}, {"name": "missing", "address": 500}],
         }
     )
-    async with ModbusPlantServer(Plant(), port=port), ModbusTcp(config) as source:
+    async with ModbusPlantServer(Plant(), port=port), ModbusDevice(config) as source:
         readings = {r.tag: r for r in await source.read()}
     assert readings["ok"].quality is Quality.GOOD
     assert readings["missing"].quality is Quality.BAD
@@ -88,7 +88,7 @@ async def test_register_outside_the_device_gives_bad_quality_with_the_reason() -
 
 
 async def test_unreachable_device_raises_connect_error() -> None:
-    source = ModbusTcp(_source(free_port()))
+    source = ModbusDevice(_source(free_port()))
     with pytest.raises(ConnectError, match="cannot connect"):
         await source.__aenter__()
 
@@ -98,7 +98,7 @@ async def test_server_stop_mid_session_raises_connect_error() -> None:
     server = ModbusPlantServer(Plant(), port=port)
     await server.start()
     try:
-        async with ModbusTcp(_source(port)) as source:
+        async with ModbusDevice(_source(port)) as source:
             assert await source.read()
             await server.stop()
             await asyncio.sleep(0.1)
@@ -129,7 +129,7 @@ async def test_write_goes_to_the_device_in_raw_units_and_refuses_unlisted_tags()
             ],
         }
     )
-    async with ModbusPlantServer(Plant(), port=port), ModbusTcp(config) as source:
+    async with ModbusPlantServer(Plant(), port=port), ModbusDevice(config) as source:
         await source.write("setpoint", -12.5)
         await source.write("speed", 1.25)
         with pytest.raises(WriteRefused, match="not writable"):
