@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
-from typing import Protocol, Self
+from types import MappingProxyType
+from typing import NamedTuple, Protocol, Self
 
 from protocols.wire import Quality, Scalar
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+NO_CONTEXT: Mapping[str, Scalar] = MappingProxyType({})
+
+
+class Reading(NamedTuple):
     """One value of one tag at one moment, as the device reported it.
+
+    A named tuple rather than a dataclass: an agent makes one per register per scan, and a
+    tuple is built about three times faster than a frozen dataclass.
 
     Args:
         tag: The tag name from the agent's tag table.
@@ -28,7 +33,7 @@ class Reading:
     quality: Quality
     source_time: datetime
     receive_time: datetime
-    context: dict[str, Scalar] = field(default_factory=dict)
+    context: Mapping[str, Scalar] = NO_CONTEXT
 
 
 class ProtocolError(Exception):

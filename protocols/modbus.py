@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, Self
 
@@ -21,7 +21,7 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 
 from protocols.base import ConnectError, Reading, ReadTimeout, WriteRefused
 from protocols.config import ModbusRtuSource, ModbusTag, ModbusTcpSource
-from protocols.modbus_decode import DataType, apply_scale, decode, encode, register_count
+from protocols.modbus_decode import DataType, Order, compile_decoder, encode, register_count
 from protocols.modbus_plan import Block, Span, plan_blocks
 from protocols.wire import Quality, Scalar, utc_now
 
@@ -37,6 +37,9 @@ def tag_span(tag: ModbusTag) -> Span:
 
 
 Client = AsyncModbusTcpClient | AsyncModbusSerialClient
+_Point = tuple[str, int, int, Callable[[Sequence[Any]], Scalar] | None]
+"""(tag, first word, end word, decoder) of one point inside a block's answer; no decoder for a
+plain uint16 register, the most common point, whose value is the word itself."""
 
 
 class _Line:
@@ -127,6 +130,21 @@ class ModbusDevice:
         self._clock = clock
         self._tags = {tag.name: tag for tag in config.tags}
         self._blocks = plan_blocks((tag_span(tag) for tag in config.tags), max_gap=config.max_gap)
+        # Per block, where each point sits in the answer and how to decode it: worked out once,
+        # because a scan decodes every point of every block.
+        decoders = {tag.name: _decoder(tag) for tag in config.tags}
+        self._layout = [
+            [
+                (
+                    span.key,
+                    span.address - block.address,
+                    span.address - block.address + span.count,
+                    decoders[span.key],
+                )
+                for span in block.spans
+            ]
+            for block in self._blocks
+        ]
         self._line: _Line | None = None
 
     @property
@@ -193,11 +211,11 @@ class ModbusDevice:
     async def read(self) -> list[Reading]:
         """Read every block once; a block the device refuses gives its tags bad quality."""
         readings: list[Reading] = []
-        for block in self._blocks:
-            readings.extend(await self._read_block(block))
+        for block, layout in zip(self._blocks, self._layout, strict=True):
+            readings.extend(await self._read_block(block, layout))
         return readings
 
-    async def _read_block(self, block: Block) -> list[Reading]:
+    async def _read_block(self, block: Block, layout: list[_Point]) -> list[Reading]:
         response = await self._request(block)
         now = self._clock()
         if response.isError():
@@ -206,17 +224,32 @@ class ModbusDevice:
         words: list[int] | list[bool] = (
             response.bits if block.table in _BIT_TABLES else response.registers
         )
+        good = Quality.GOOD
+        try:
+            return [
+                Reading(
+                    key,
+                    words[start] if decoder is None else decoder(words[start:end]),
+                    good,
+                    now,
+                    now,
+                )
+                for key, start, end, decoder in layout
+            ]
+        except ValueError:
+            return self._decode_one_by_one(layout, words, now)
+
+    def _decode_one_by_one(
+        self, layout: list[_Point], words: Sequence[Any], now: datetime
+    ) -> list[Reading]:
+        """The slow path, when a point cannot be decoded: the others still are."""
         readings = []
-        for span in block.spans:
-            start = span.address - block.address
-            raw = words[start : start + span.count]
-            tag = self._tags[span.key]
+        for key, start, end, decoder in layout:
             try:
-                value = self._decode(tag, raw)
+                value = words[start] if decoder is None else decoder(words[start:end])
+                readings.append(Reading(key, value, Quality.GOOD, now, now))
             except ValueError as exc:
-                readings.append(self._bad(tag.name, now, f"decode: {exc}"))
-                continue
-            readings.append(Reading(tag.name, value, Quality.GOOD, now, now))
+                readings.append(self._bad(key, now, f"decode: {exc}"))
         return readings
 
     async def _request(self, block: Block) -> Any:
@@ -247,24 +280,28 @@ class ModbusDevice:
         except ModbusException as exc:
             raise ConnectError(f"{self.name}: {exc}") from exc
 
-    @staticmethod
-    def _decode(tag: ModbusTag, raw: list[int] | list[bool]) -> Scalar:
-        if tag.table in _BIT_TABLES:
-            return bool(raw[0])
-        value = decode(
-            [int(word) for word in raw],
-            tag.type,
-            byte_order=tag.byte_order,
-            word_order=tag.word_order,
-            bit=tag.bit,
-            length=tag.length,
-        )
-        if isinstance(value, (bool, str)) or tag.type is DataType.BOOL:
-            return value
-        return apply_scale(value, tag.scale, tag.offset)
-
     def _bad(self, tag: str, now: datetime, reason: str) -> Reading:
         return Reading(tag, None, Quality.BAD, now, now, {"reason": reason})
+
+
+def _decoder(tag: ModbusTag) -> Callable[[Sequence[Any]], Scalar] | None:
+    plain = tag.scale == 1.0 and tag.offset == 0.0
+    is_word = tag.table not in _BIT_TABLES and tag.type is DataType.UINT16
+    if is_word and plain and tag.byte_order is Order.BIG:
+        return None
+    if tag.table in _BIT_TABLES:
+        return lambda bits: bool(bits[0])
+    if tag.type is DataType.BOOL:  # a register, or one bit of it: never scaled
+        return compile_decoder(tag.type, byte_order=tag.byte_order, bit=tag.bit)
+    return compile_decoder(
+        tag.type,
+        byte_order=tag.byte_order,
+        word_order=tag.word_order,
+        bit=tag.bit,
+        length=tag.length,
+        scale=tag.scale,
+        offset=tag.offset,
+    )
 
 
 def _unscale(spec: ModbusTag, value: Scalar) -> bool | int | float | str:
