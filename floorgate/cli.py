@@ -107,6 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     _db_option(user_add)
     user_add.set_defaults(command=_user_add)
 
+    audit = commands.add_parser("audit", help="check the hub's audit trail")
+    audit_actions = audit.add_subparsers(title="actions", metavar="ACTION", required=True)
+    verify = audit_actions.add_parser(
+        "verify", help="verify the hash chain offline; exit 1 naming the first bad record"
+    )
+    _db_option(verify)
+    verify.set_defaults(command=_audit_verify)
+
     token = commands.add_parser("token", help="manage agent tokens")
     token_actions = token.add_subparsers(title="actions", metavar="ACTION", required=True)
     token_create = token_actions.add_parser("create", help="create an agent's token (shown once)")
@@ -266,6 +274,12 @@ def _user_add(args: argparse.Namespace) -> int:
         return 1
     print(f"user {args.username} added with role {args.role}")
     return 0
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    from floorgate.audit_cli import verify_command
+
+    return verify_command(args.db)
 
 
 def _token_create(args: argparse.Namespace) -> int:

@@ -5,6 +5,8 @@ Request path: endpoints (HTTP, auth) -> service (rules) -> repository (SQL) -> s
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,16 +14,25 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic.json_schema import models_json_schema
 
+from hub.alarms import service as alarms_service
+from hub.alarms import timer as shelve_timer
 from hub.alarms.endpoints import router as alarms_router
+from hub.audit.endpoints import router as audit_router
 from hub.auth.endpoints import router as auth_router
 from hub.config import HubConfig
 from hub.deps import Clock, DbDep, Resources
 from hub.errors import HubError, render_error
 from hub.ingest.endpoints import OPENAPI_MODELS
 from hub.ingest.endpoints import router as ingest_router
+from hub.ops.access_log import AccessLog
+from hub.ops.endpoints import router as ops_router
 from hub.storage import Database, schema_version
+from hub.streams.bus import AlarmBus
+from hub.streams.endpoints import router as streams_router
+from hub.values.endpoints import router as values_router
 from protocols.wire import WIRE_VERSION, utc_now
 
 logger = logging.getLogger(__name__)
@@ -42,7 +53,28 @@ def create_app(config: HubConfig, *, clock: Clock = utc_now) -> FastAPI:
         db = Database(config.storage.path)
         await db.open()
         try:
-            yield {"resources": Resources(config=config, db=db, clock=clock)}
+            resources = Resources(
+                config=config, db=db, clock=clock, bus=AlarmBus(config.streams.max_queued)
+            )
+            # Catch up on shelves that ended while the hub was down, before serving anyone.
+            await alarms_service.expire_shelves(db, resources.bus, clock())
+            timer = asyncio.create_task(
+                shelve_timer.run(
+                    db,
+                    resources.bus,
+                    clock,
+                    config.alarms.timer_poll_seconds,
+                    resources.shelve_timer,
+                ),
+                name="shelve-timer",
+            )
+            try:
+                yield {"resources": resources}
+            finally:
+                # The lifespan owns the task: it ends before the database it uses closes.
+                timer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await timer
         finally:
             await db.close()
 
@@ -50,13 +82,23 @@ def create_app(config: HubConfig, *, clock: Clock = utc_now) -> FastAPI:
         title="Floorgate hub",
         version=f"wire-v{WIRE_VERSION}",
         lifespan=lifespan,
+        # Operation ids are the endpoint names: short for clients, and the keys of the policy
+        # table (hub/auth/policy.py). FastAPI warns of a duplicate; tests make that an error.
+        generate_unique_id_function=_operation_id,
         exception_handlers={HubError: render_error, RequestValidationError: render_error},
     )
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_router)
     api.include_router(ingest_router)
+    # Before the alarms router: /alarms/stream must not be read as /alarms/{alarm_id}.
+    api.include_router(streams_router)
     api.include_router(alarms_router)
+    api.include_router(values_router)
+    api.include_router(audit_router)
     app.include_router(api)
+    app.include_router(ops_router)
+    if config.logs.json_requests:
+        app.add_middleware(AccessLog)
 
     @app.get("/healthz", tags=["health"])
     async def healthz(db: DbDep) -> dict[str, str]:
@@ -66,6 +108,10 @@ def create_app(config: HubConfig, *, clock: Clock = utc_now) -> FastAPI:
 
     _add_openapi_models(app, OPENAPI_MODELS)
     return app
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
 
 
 def _add_openapi_models(app: FastAPI, models: tuple[type[Any], ...]) -> None:

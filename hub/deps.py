@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from hub.config import HubConfig
+from hub.ops.metrics import Metrics
 from hub.storage import Database
+from hub.streams.bus import AlarmBus
 
 Clock = Callable[[], datetime]
 """Returns an aware UTC datetime; tests pass their own to move time without sleeping."""
@@ -21,6 +24,11 @@ class Resources:
     config: HubConfig
     db: Database
     clock: Clock
+    bus: AlarmBus = field(default_factory=AlarmBus)
+    """Alarm changes for live subscribers, published by the services after each commit."""
+    metrics: Metrics = field(default_factory=Metrics)
+    shelve_timer: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set to wake the shelve timer (a new shelve may end before its next planned pass)."""
 
 
 def get_resources(request: Request) -> Resources:

@@ -50,6 +50,16 @@ class Forbidden(HubError):
     description = "The token does not allow this request"
 
 
+class NotFound(HubError):
+    status_code = 404
+    description = "No such object within the caller's scope"
+
+
+class Conflict(HubError):
+    status_code = 409
+    description = "The object is not in a state that allows this change"
+
+
 class PayloadTooLarge(HubError):
     status_code = 413
     description = "The body is larger than the hub accepts"

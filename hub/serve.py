@@ -59,6 +59,8 @@ def build_server(config: HubConfig, app: FastAPI | None = None) -> HubServer:
         ssl_certfile=str(tls.certfile) if tls else None,
         ssl_keyfile=str(tls.keyfile) if tls else None,
         lifespan="on",
+        # Live SSE streams never end by themselves: give open requests this long at shutdown.
+        timeout_graceful_shutdown=5,
         # The hub does not serve websockets; skipping the import keeps optional deps optional.
         ws="none",
     )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hub.auth import service
+from hub.auth.policy import Access, rule_for
 from hub.auth.schemas import User
 from hub.deps import ResourcesDep
 from hub.errors import Forbidden, Unauthorized
@@ -23,10 +24,14 @@ def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
     return credentials.credentials
 
 
-async def require_user(credentials: _Credentials, resources: ResourcesDep) -> User:
+async def require_user(
+    request: Request, credentials: _Credentials, resources: ResourcesDep
+) -> User:
+    """The session's user, if the policy table lets their role call the matched route."""
     token = _token(credentials)
     user = await service.user_for_token(resources.db, token, resources.clock())
     if user is not None:
+        _authorise(request, user)
         return user
     # Looked up only on failure, to tell a misused agent token from a bad one.
     if await service.agent_for_token(resources.db, token) is not None:
@@ -42,6 +47,17 @@ async def require_agent(credentials: _Credentials, resources: ResourcesDep) -> s
     if await service.user_for_token(resources.db, token, resources.clock()) is not None:
         raise Forbidden("ingest requires an agent token")
     raise Unauthorized("invalid agent token")
+
+
+def _authorise(request: Request, user: User) -> None:
+    # The matched route's name is its operation id (see create_app), the key of the policy.
+    name = getattr(request.scope.get("route"), "name", None)
+    rule = rule_for(name) if isinstance(name, str) else None
+    # Fail closed: a route missing from the policy table is refused to everyone.
+    if rule is None or rule.access is not Access.USER:
+        raise Forbidden("this route has no policy for users")
+    if user.role not in rule.roles:
+        raise Forbidden(f"role {user.role.value!r} may not call {name}")
 
 
 CurrentUser = Annotated[User, Depends(require_user)]

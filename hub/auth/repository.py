@@ -83,3 +83,8 @@ def token_agent(conn: Connection, token_hash: str) -> str | None:
         "SELECT agent_id FROM agent_tokens WHERE token_hash = ?", [token_hash]
     ).fetchone()
     return str(row[0]) if row else None
+
+
+def token_exists(conn: Connection, agent_id: str) -> bool:
+    row = conn.execute("SELECT 1 FROM agent_tokens WHERE agent_id = ?", [agent_id]).fetchone()
+    return row is not None

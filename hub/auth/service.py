@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from hub.audit import service as audit
+from hub.audit.schemas import CLI_ACTOR, AuditEntry, user_actor
 from hub.auth import repository
 from hub.auth.credentials import (
     dummy_password_hash,
@@ -41,14 +43,35 @@ def prepare_user(
     return UserRow(username, role, list(sites), list(areas), hash_password(password))
 
 
-def insert_new_user(conn: Connection, user: UserRow, now: datetime) -> None:
-    """Store a prepared user; run inside a transaction. Raises ValueError if the name is taken."""
+def insert_new_user(conn: Connection, user: UserRow, now: datetime, actor: str = CLI_ACTOR) -> None:
+    """Store a prepared user and audit it; run inside a transaction.
+
+    Raises:
+        ValueError: the name is taken.
+    """
     if repository.user_exists(conn, user.username):
         raise ValueError(f"user {user.username!r} already exists")
     repository.insert_user(conn, user, now)
+    # The password hash stays out of the audit: the log is readable by more people than users.
+    after = {"username": user.username, "role": user.role, "sites": user.sites, "areas": user.areas}
+    audit.record(
+        conn,
+        [
+            AuditEntry(
+                actor=actor,
+                action="user.created",
+                object_type="user",
+                object_id=user.username,
+                after=after,
+            )
+        ],
+        now,
+    )
 
 
-def issue_agent_token(conn: Connection, agent_id: str, now: datetime) -> str:
+def issue_agent_token(
+    conn: Connection, agent_id: str, now: datetime, actor: str = CLI_ACTOR
+) -> str:
     """Make a new token for ``agent_id`` (replacing its older one); only the hash is stored.
 
     Raises:
@@ -57,7 +80,23 @@ def issue_agent_token(conn: Connection, agent_id: str, now: datetime) -> str:
     if not is_agent_id(agent_id):
         raise ValueError(f"invalid agent id {agent_id!r}: letters, digits, '.', '_', '-' only")
     token = new_token()
+    replaced = repository.token_exists(conn, agent_id)
     repository.replace_agent_token(conn, agent_id, token_hash(token), now)
+    # Neither the token nor its hash is audited: the record says only that one was issued.
+    audit.record(
+        conn,
+        [
+            AuditEntry(
+                actor=actor,
+                action="agent_token.created",
+                object_type="agent",
+                object_id=agent_id,
+                before={"token": "present" if replaced else "none"},
+                after={"token": "present"},
+            )
+        ],
+        now,
+    )
     return token
 
 
@@ -74,6 +113,9 @@ async def login(
     # scrypt takes tens of milliseconds of CPU: keep it off the event loop.
     ok = await asyncio.to_thread(verify_password, password, stored)
     if row is None or not ok:
+        # Failures are audited too (both kinds alike): repeated guessing shows in the log.
+        failed = _login_entry("login.failed", username)
+        await db.write(lambda conn: audit.record(conn, [failed], now))
         raise Unauthorized(_BAD_LOGIN)
 
     token = new_token()
@@ -82,9 +124,16 @@ async def login(
     def store(conn: Connection) -> None:
         repository.delete_expired_sessions(conn, now)
         repository.insert_session(conn, token_hash(token), row.username, now, expires_at)
+        audit.record(conn, [_login_entry("login.succeeded", row.username)], now)
 
     await db.write(store)
     return LoginReply(token=token, expires_at=expires_at)
+
+
+def _login_entry(action: str, username: str) -> AuditEntry:
+    return AuditEntry(
+        actor=user_actor(username), action=action, object_type="user", object_id=username
+    )
 
 
 async def user_for_token(db: Database, token: str, now: datetime) -> User | None:

@@ -11,9 +11,11 @@ import zlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import AwareDatetime
 
 from hub.auth.deps import CurrentAgent, CurrentUser
-from hub.deps import ClockDep, DbDep
+from hub.auth.scope import Scope
+from hub.deps import DbDep, ResourcesDep
 from hub.errors import (
     BadRequest,
     Forbidden,
@@ -24,7 +26,7 @@ from hub.errors import (
     error_responses,
 )
 from hub.ingest import service
-from hub.ingest.schemas import StoredEvent
+from hub.ingest.schemas import EventFilters, StoredEvent
 from hub.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 from protocols.wire import EventType, IngestReply, IngestRequest
 
@@ -52,12 +54,12 @@ _INGEST_BODY: dict[str, Any] = {
         BadRequest, Unauthorized, Forbidden, PayloadTooLarge, UnsupportedMediaType, Unprocessable
     ),
 )
-async def ingest(
-    request: Request, agent_id: CurrentAgent, db: DbDep, clock: ClockDep
-) -> IngestReply:
+async def ingest(request: Request, agent_id: CurrentAgent, resources: ResourcesDep) -> IngestReply:
     """Store a batch of events; the reply comes only after they are committed."""
     body = await _read_body(request)
-    return await service.ingest(db, agent_id, body, clock())
+    reply = await service.ingest(resources.db, resources.bus, agent_id, body, resources.clock())
+    resources.metrics.count_batch(len(reply.accepted), len(reply.duplicates), len(reply.rejected))
+    return reply
 
 
 @router.get("/events", responses=error_responses(Unauthorized, Forbidden, Unprocessable))
@@ -67,18 +69,16 @@ async def list_events(
     agent_id: str | None = None,
     type: EventType | None = None,
     tag: str | None = None,
+    since: Annotated[AwareDatetime | None, Query(description="source_time, inclusive")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="source_time, exclusive")] = None,
     after: Annotated[str | None, Query(description="The `next` of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[StoredEvent]:
-    """Stored events in (agent_id, seq) order."""
-    return await service.list_events(
-        db,
-        agent_id=agent_id,
-        type=type.value if type else None,
-        tag=tag,
-        after=after,
-        limit=limit,
+    """Stored events in the caller's scope, in (agent_id, seq) order."""
+    filters = EventFilters(
+        agent_id=agent_id, type=type.value if type else None, tag=tag, since=since, until=until
     )
+    return await service.list_events(db, filters, Scope.of(user), after, limit)
 
 
 async def _read_body(request: Request) -> bytes:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from hub.ingest.schemas import StoredEvent
+from hub.auth.scope import Scope
+from hub.ingest.schemas import EventFilters, StoredEvent
+from hub.location import location_of
 from hub.storage import Connection
 from protocols.wire import Category, Event, EventType, Quality, Severity
 
@@ -20,14 +21,16 @@ def insert_new_events(conn: Connection, events: Sequence[Event], received_at: da
     """
     if not events:
         return set()
+    locations = [location_of(e) for e in events]
     rows = conn.execute(
         "INSERT INTO events (event_id, agent_id, seq, type, tag, value, quality, source_time,"
-        " agent_time, received_at, rule, severity, category, context)"
+        " agent_time, received_at, rule, severity, category, context, site, area, line)"
         " SELECT unnest($1::VARCHAR[]), unnest($2::VARCHAR[]), unnest($3::BIGINT[]),"
         " unnest($4::VARCHAR[]), unnest($5::VARCHAR[]), unnest($6::VARCHAR[])::JSON,"
         " unnest($7::VARCHAR[]), unnest($8::TIMESTAMPTZ[]), unnest($9::TIMESTAMPTZ[]),"
         " $10::TIMESTAMPTZ, unnest($11::VARCHAR[]), unnest($12::VARCHAR[]),"
-        " unnest($13::VARCHAR[]), unnest($14::VARCHAR[])::JSON"
+        " unnest($13::VARCHAR[]), unnest($14::VARCHAR[])::JSON, unnest($15::VARCHAR[]),"
+        " unnest($16::VARCHAR[]), unnest($17::VARCHAR[])"
         " ON CONFLICT DO NOTHING RETURNING event_id",
         [
             [e.event_id for e in events],
@@ -44,6 +47,9 @@ def insert_new_events(conn: Connection, events: Sequence[Event], received_at: da
             [e.severity.value if e.severity else None for e in events],
             [e.category.value if e.category else None for e in events],
             [json.dumps(e.context) for e in events],
+            [where.site for where in locations],
+            [where.area for where in locations],
+            [where.line for where in locations],
         ],
     ).fetchall()
     return {str(row[0]) for row in rows}
@@ -52,29 +58,35 @@ def insert_new_events(conn: Connection, events: Sequence[Event], received_at: da
 def list_events(
     conn: Connection,
     *,
-    agent_id: str | None,
-    type: str | None,
-    tag: str | None,
+    filters: EventFilters,
+    scope: Scope,
     after: tuple[str, int] | None,
     limit: int,
 ) -> list[StoredEvent]:
-    """Events in (agent_id, seq) order, starting after the key ``after``."""
-    where: list[str] = []
-    params: list[Any] = []
-    for column, value in (("agent_id", agent_id), ("type", type), ("tag", tag)):
+    """Events in (agent_id, seq) order within ``scope``, starting after the key ``after``."""
+    scope_sql, params = scope.sql()
+    where = [scope_sql]
+    for column in ("agent_id", "type", "tag"):
+        value = getattr(filters, column)
         if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
+            where.append(f"{column} = ${column}")
+            params[column] = value
+    if filters.since is not None:
+        where.append("source_time >= $since")
+        params["since"] = filters.since
+    if filters.until is not None:
+        where.append("source_time < $until")
+        params["until"] = filters.until
     if after is not None:
-        where.append("(agent_id > ? OR (agent_id = ? AND seq > ?))")
-        params += [after[0], after[0], after[1]]
+        where.append("(agent_id > $after_agent OR (agent_id = $after_agent AND seq > $after_seq))")
+        params["after_agent"], params["after_seq"] = after
+    params["limit"] = limit
     sql = (
         "SELECT event_id, agent_id, seq, type, tag, value, quality, source_time, agent_time,"
         " received_at, rule, severity, category, context FROM events"
-        + (" WHERE " + " AND ".join(where) if where else "")
-        + " ORDER BY agent_id, seq LIMIT ?"
+        f" WHERE {' AND '.join(where)} ORDER BY agent_id, seq LIMIT $limit"
     )
-    rows = conn.execute(sql, [*params, limit]).fetchall()
+    rows = conn.execute(sql, params).fetchall()
     # Stored rows were validated on the way in: model_construct skips a second validation.
     return [
         StoredEvent.model_construct(

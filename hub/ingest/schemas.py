@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import BaseModel
+
 from protocols.wire import Event
 
 
@@ -11,3 +13,13 @@ class StoredEvent(Event):
     """An event as the hub committed it, with the time it arrived."""
 
     received_at: datetime
+
+
+class EventFilters(BaseModel):
+    agent_id: str | None = None
+    type: str | None = None
+    tag: str | None = None
+    since: datetime | None = None
+    """Inclusive, on source_time."""
+    until: datetime | None = None
+    """Exclusive, on source_time."""

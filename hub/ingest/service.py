@@ -1,4 +1,5 @@
-"""Ingest rules: one agent per token, each event stored once, alarms derived in the same commit."""
+"""Ingest rules: one agent per token, each event stored once, alarms and command results applied
+in the same commit, and the agent's pending commands handed back on the reply."""
 
 from __future__ import annotations
 
@@ -6,16 +7,22 @@ import asyncio
 from datetime import datetime
 
 from hub.alarms import service as alarms
+from hub.auth.scope import Scope
+from hub.commands import service as commands
 from hub.errors import Forbidden
 from hub.ingest import repository
 from hub.ingest.parse import parse_batch
-from hub.ingest.schemas import StoredEvent
+from hub.ingest.schemas import EventFilters, StoredEvent
 from hub.paging import Page, decode_cursor, encode_cursor
 from hub.storage import Connection, Database
-from protocols.wire import Event, IngestReply
+from hub.streams.bus import AlarmBus
+from hub.values import service as values
+from protocols.wire import Command, Event, IngestReply
 
 
-async def ingest(db: Database, agent_id: str, body: bytes, now: datetime) -> IngestReply:
+async def ingest(
+    db: Database, bus: AlarmBus, agent_id: str, body: bytes, now: datetime
+) -> IngestReply:
     """Store the valid events of one batch from ``agent_id``; return after the commit.
 
     Idempotent by event_id: an event already stored, or repeated in the batch, is listed under
@@ -35,12 +42,20 @@ async def ingest(db: Database, agent_id: str, body: bytes, now: datetime) -> Ing
         first.setdefault(event.event_id, event)
     unique = list(first.values())
 
-    def commit(conn: Connection) -> set[str]:
+    def commit(conn: Connection) -> tuple[set[str], list[Command], alarms.Published]:
         inserted = repository.insert_new_events(conn, unique, now)
-        alarms.apply_events(conn, [e for e in unique if e.event_id in inserted], now)
-        return inserted
+        new = [e for e in unique if e.event_id in inserted]
+        values.apply_events(conn, new, now)
+        changes = alarms.apply_events(conn, new, now)
+        commands.apply_results(conn, agent_id, new, now)
+        # Read after the results are applied: a command answered in this batch is not resent.
+        return inserted, commands.pending_for(conn, agent_id), changes
 
-    inserted = await db.write(commit) if unique else set()
+    if unique:
+        inserted, pending, changes = await db.write(commit)
+        bus.publish(changes)
+    else:
+        inserted, pending = set(), await db.read(lambda cur: commands.pending_for(cur, agent_id))
 
     accepted: list[str] = []
     duplicates: list[str] = []
@@ -49,17 +64,13 @@ async def ingest(db: Database, agent_id: str, body: bytes, now: datetime) -> Ing
             accepted.append(event.event_id)
         else:
             duplicates.append(event.event_id)
-    return IngestReply(accepted=accepted, duplicates=duplicates, rejected=batch.rejected)
+    return IngestReply.model_construct(
+        accepted=accepted, duplicates=duplicates, rejected=batch.rejected, commands=pending
+    )
 
 
 async def list_events(
-    db: Database,
-    *,
-    agent_id: str | None,
-    type: str | None,
-    tag: str | None,
-    after: str | None,
-    limit: int,
+    db: Database, filters: EventFilters, scope: Scope, after: str | None, limit: int
 ) -> Page[StoredEvent]:
     key: tuple[str, int] | None = None
     if after is not None:
@@ -69,7 +80,7 @@ async def list_events(
 
     def query(conn: Connection) -> list[StoredEvent]:
         return repository.list_events(
-            conn, agent_id=agent_id, type=type, tag=tag, after=key, limit=limit + 1
+            conn, filters=filters, scope=scope, after=key, limit=limit + 1
         )
 
     # One row more than asked tells whether a next page exists.

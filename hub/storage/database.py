@@ -75,6 +75,12 @@ class Database:
         self._writer: ThreadPoolExecutor | None = None
         self._readers: ThreadPoolExecutor | None = None
         self._cursors: queue.SimpleQueue[Connection] = queue.SimpleQueue()
+        self._queued_writes = 0
+
+    @property
+    def queued_writes(self) -> int:
+        """Writes submitted and not yet committed (the writer's queue depth, for /metrics)."""
+        return self._queued_writes
 
     async def open(self) -> None:
         if self._conn is not None:
@@ -116,7 +122,11 @@ class Database:
         """
         conn, writer = self._require()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(writer, run_in_transaction, conn, work)
+        self._queued_writes += 1  # only touched on the event loop: no lock needed
+        try:
+            return await loop.run_in_executor(writer, run_in_transaction, conn, work)
+        finally:
+            self._queued_writes -= 1
 
     async def read(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` on a cursor in the reader pool; it sees committed data only."""

@@ -109,7 +109,7 @@ def test_overtemperature_alarm_travels_from_plc_to_hub(
         assert alarm["agent_id"] == "e2e-press"
         assert alarm["severity"] == "high"
         assert alarm["category"] == "equipment"
-        assert alarm["state"] == "active"
+        assert alarm["state"] == "unack-active"
         assert 80.0 < alarm["value"] < 97.0
 
         # The hihi limit (90) follows as the press keeps heating toward 96 degC.
@@ -128,7 +128,7 @@ def test_overtemperature_alarm_travels_from_plc_to_hub(
             lambda: [
                 a
                 for a in _alarms(client)
-                if a["rule"] == "press-temperature.hi" and a["state"] == "returned"
+                if a["rule"] == "press-temperature.hi" and a["state"] == "returned-unack"
             ],
             timeout=30,
         )

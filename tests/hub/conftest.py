@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ import pytest
 
 from hub import admin
 from hub.app import create_app
-from hub.config import HubConfig, ListenConfig, StorageConfig
+from hub.config import HubConfig
 from hub.serve import HubServer, build_server
 
 PASSWORD = "correct horse battery"
@@ -40,18 +40,34 @@ class FakeClock:
 class RunningHub:
     """Starts and stops a real uvicorn server on a free loopback port over one DuckDB file."""
 
-    def __init__(self, db_path: Path, clock: FakeClock, tls: ssl.SSLContext) -> None:
+    def __init__(
+        self,
+        db_path: Path,
+        clock: FakeClock,
+        tls: ssl.SSLContext,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
         self.db_path = db_path
         self.clock = clock
         self.tls = tls
+        # Quick heartbeats and timer passes: tests wait on real events, never on these periods.
+        self.settings = {
+            "streams": {"heartbeat_seconds": 0.2},
+            "alarms": {"timer_poll_seconds": 0.05},
+            **(settings or {}),
+        }
         self._server: HubServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
 
     def start(self) -> None:
         # Port 0: the OS picks a free port and the server reports it (no race over a probe).
-        config = HubConfig(
-            listen=ListenConfig(host="127.0.0.1", port=0), storage=StorageConfig(path=self.db_path)
+        config = HubConfig.model_validate(
+            {
+                "listen": {"host": "127.0.0.1", "port": 0},
+                "storage": {"path": str(self.db_path)},
+                **self.settings,
+            }
         )
         server = build_server(config, create_app(config, clock=self.clock))
         thread = threading.Thread(target=server.run, name="hub-under-test", daemon=True)
@@ -93,11 +109,29 @@ def tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
+USERS: dict[str, tuple[str, list[str], list[str]]] = {
+    # username: (role, sites, areas); an empty list means every site (or area).
+    "maria": ("maintenance", ["plant1"], ["press"]),
+    "otto": ("maintenance", ["plant1"], ["paint"]),
+    "olga": ("operator", ["plant1"], ["press"]),
+    "quinn": ("quality", [], []),
+    "pia": ("planner", [], []),
+    "pete": ("production", [], []),
+    "paco": ("procurement", [], []),
+    "lou": ("logistics", [], []),
+    "sam": ("supervisor", ["plant1"], []),
+    "ada": ("admin", [], []),
+}
+"""The seeded users (one per role at least), in the order they are created (audit records
+1..len(USERS))."""
+
+
 @pytest.fixture(scope="session")
 def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    """Made once through the admin functions: user maria and tokens for two agents."""
+    """Made once through the admin functions: the USERS and tokens for two agents."""
     path = tmp_path_factory.mktemp("seed") / "hub.duckdb"
-    admin.add_user(path, "maria", "maintenance", PASSWORD, sites=["plant1"], areas=["press"])
+    for username, (role, sites, areas) in USERS.items():
+        admin.add_user(path, username, role, PASSWORD, sites=sites, areas=areas)
     tokens = {agent: admin.create_agent_token(path, agent) for agent in (AGENT, OTHER_AGENT)}
     return path, tokens
 
@@ -131,7 +165,8 @@ def anon(hub: RunningHub) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def user_token(anon: httpx.Client) -> str:
-    reply = anon.post("/api/v1/auth/login", json={"username": "maria", "password": PASSWORD})
+    """A session of ada, the unscoped admin (scoped users are tested through ``as_user``)."""
+    reply = anon.post("/api/v1/auth/login", json={"username": "ada", "password": PASSWORD})
     assert reply.status_code == 200, reply.text
     token = reply.json()["token"]
     assert isinstance(token, str)
@@ -142,6 +177,29 @@ def user_token(anon: httpx.Client) -> str:
 def user(hub: RunningHub, user_token: str) -> Iterator[httpx.Client]:
     with hub.client(user_token) as client:
         yield client
+
+
+def login(client: httpx.Client, username: str) -> str:
+    reply = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+    assert reply.status_code == 200, reply.text
+    token = reply.json()["token"]
+    assert isinstance(token, str)
+    return token
+
+
+@pytest.fixture
+def as_user(hub: RunningHub, anon: httpx.Client) -> Iterator[Callable[[str], httpx.Client]]:
+    """``as_user("ada")``: a client logged in as that seeded user (closed at teardown)."""
+    clients: dict[str, httpx.Client] = {}
+
+    def client_for(username: str) -> httpx.Client:
+        if username not in clients:
+            clients[username] = hub.client(login(anon, username))
+        return clients[username]
+
+    yield client_for
+    for client in clients.values():
+        client.close()
 
 
 @pytest.fixture

@@ -132,7 +132,7 @@ def test_restart_keeps_acknowledged_events(hub: RunningHub, agent_tokens: dict[s
     assert reply["duplicates"] == ["line1:2"]
     assert reply["accepted"] == ["line1:3"]
     with hub.client() as anon:
-        login = {"username": "maria", "password": "correct horse battery"}
+        login = {"username": "ada", "password": "correct horse battery"}
         token = anon.post("/api/v1/auth/login", json=login).json()["token"]
     with hub.client(token) as user:
         assert stored_ids(user) == ["line1:1", "line1:2", "line1:3"]

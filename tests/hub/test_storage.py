@@ -12,7 +12,20 @@ import pytest
 from hub.storage import MIGRATIONS, Connection, Database, SchemaError, migrate, open_connection
 from hub.storage import schema_version as current_version
 
-TABLES = {"schema_version", "events", "alarms", "users", "sessions", "agent_tokens"}
+TABLES = {
+    "schema_version",
+    "events",
+    "alarms",
+    "users",
+    "sessions",
+    "agent_tokens",
+    "audit_log",
+    "audit_head",
+    "alarm_definitions",
+    "alarm_transitions",
+    "commands",
+    "current_values",
+}
 
 
 def tables(conn: Connection) -> set[str]:
@@ -107,3 +120,21 @@ def test_concurrent_writes_share_one_writer_thread(tmp_path: Path) -> None:
     names = asyncio.run(scenario())
     assert len(names) == 1
     assert threading.current_thread().name not in names
+
+
+def test_old_alarms_move_to_per_agent_occurrences() -> None:
+    conn = duckdb.connect(":memory:")
+    conn.execute("SET TimeZone = 'UTC'")
+    migrate(conn, MIGRATIONS[:2])
+    conn.execute(
+        "INSERT INTO alarms VALUES ('occ-1', 'line1', 't1', NULL, 'high', 'equipment', '5',"
+        " 'returned', now(), now(), '1', now())"
+    )
+    migrate(conn)
+    row = conn.execute(
+        "SELECT id, agent_id, occurrence, rule, active, acknowledged FROM alarms"
+    ).fetchone()
+    assert row == (1, "line1", "occ-1", "t1", False, False)
+    definition = conn.execute("SELECT agent_id, rule, suppressed FROM alarm_definitions")
+    assert definition.fetchall() == [("line1", "t1", False)]
+    conn.close()

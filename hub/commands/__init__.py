@@ -1,0 +1,1 @@
+"""Hub -> agent commands: queued in the database, delivered on the agent's ingest replies."""

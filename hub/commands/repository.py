@@ -1,0 +1,71 @@
+"""SQL for the command queue."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from hub.storage import Connection
+from protocols.wire import Command, CommandKind
+
+MAX_DELIVERED = 100
+"""Commands per ingest reply; the rest follow on later replies, oldest first."""
+
+
+def insert(conn: Connection, agent_id: str, command: Command) -> None:
+    conn.execute(
+        "INSERT INTO commands (command_id, agent_id, kind, payload, issued_at, status)"
+        " VALUES (?, ?, ?, ?, ?, 'pending')",
+        [
+            command.command_id,
+            agent_id,
+            command.kind.value,
+            json.dumps(command.payload),
+            command.issued_at,
+        ],
+    )
+
+
+def pending(conn: Connection, agent_id: str) -> list[Command]:
+    rows = conn.execute(
+        "SELECT command_id, kind, payload, issued_at FROM commands"
+        " WHERE agent_id = ? AND status = 'pending' ORDER BY issued_at, command_id LIMIT ?",
+        [agent_id, MAX_DELIVERED],
+    ).fetchall()
+    return [
+        Command.model_construct(
+            command_id=row[0],
+            kind=CommandKind(row[1]),
+            payload=json.loads(row[2]),
+            issued_at=row[3],
+        )
+        for row in rows
+    ]
+
+
+def complete(
+    conn: Connection,
+    agent_id: str,
+    results: Sequence[tuple[str, bool, dict[str, Any]]],
+    now: datetime,
+) -> None:
+    """Close pending commands of ``agent_id`` (another agent's ids are ignored)."""
+    if not results:
+        return
+    conn.execute(
+        "UPDATE commands SET status = CASE WHEN r.ok THEN 'done' ELSE 'failed' END,"
+        " result_at = $4::TIMESTAMPTZ, result = r.result"
+        " FROM (SELECT unnest($1::VARCHAR[]) AS command_id, unnest($2::BOOLEAN[]) AS ok,"
+        " unnest($3::VARCHAR[])::JSON AS result) r"
+        " WHERE commands.command_id = r.command_id AND commands.agent_id = $5"
+        " AND commands.status = 'pending'",
+        [
+            [r[0] for r in results],
+            [r[1] for r in results],
+            [json.dumps(r[2]) for r in results],
+            now,
+            agent_id,
+        ],
+    )

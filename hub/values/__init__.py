@@ -1,0 +1,1 @@
+"""Live values: the newest value per (agent, tag), kept current by ingest."""
