@@ -206,7 +206,19 @@ ALTER TABLE events ADD COLUMN line VARCHAR;
 UPDATE events SET site = context->>'site', area = context->>'area', line = context->>'line';
 """
 
-MIGRATIONS: tuple[str, ...] = (_INITIAL, _AUDIT, _ALARM_LIFECYCLE, _LIVE_VALUES)
+# Playbooks, tasks, approvals, timers (issue 6, governance) and plans, holds, constraints,
+# webhooks, external inputs (issue 6, feeds): reserved in this order while both are built.
+_GOVERNANCE = "SELECT 1;"
+_FEEDS = "SELECT 1;"
+
+MIGRATIONS: tuple[str, ...] = (
+    _INITIAL,
+    _AUDIT,
+    _ALARM_LIFECYCLE,
+    _LIVE_VALUES,
+    _GOVERNANCE,
+    _FEEDS,
+)
 """Migration ``i`` (0-based) brings the schema to version ``i + 1``."""
 
 
