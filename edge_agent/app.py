@@ -33,7 +33,7 @@ from edge_agent.plans import MemoryPlanBook
 from edge_agent.read import SourceSupervisor
 from edge_agent.report import ValueReporter
 from protocols.base import ConnectError, Reading, Source
-from protocols.config import MqttSource, SourceConfig
+from protocols.config import MqttSource, OpcUaSource, SourceConfig
 from protocols.wire import Command, EventType, Quality, Scalar, utc_now
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,10 @@ def open_source(config: SourceConfig) -> AbstractAsyncContextManager[Source]:
         from protocols.mqtt import Mqtt
 
         return Mqtt(config)
+    if isinstance(config, OpcUaSource):
+        from protocols.opcua import OpcUa
+
+        return OpcUa(config)
     from protocols.modbus import ModbusDevice
 
     return ModbusDevice(config)

@@ -30,6 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # matter; our own supervisors log those once per transition.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("pymodbus").setLevel(logging.ERROR)
+    # asyncua logs a traceback per lost session; the OPC UA adapter reports the loss itself.
+    logging.getLogger("asyncua").setLevel(logging.CRITICAL)
     command: Callable[[argparse.Namespace], int] = args.command
     try:
         return command(args)
@@ -68,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--modbus-port", type=int, default=5020)
     sim.add_argument("--control-port", type=int, default=8401)
+    sim.add_argument("--opcua-port", type=int, default=4840, help="0 serves no OPC UA")
     sim.add_argument("--seed", type=int, default=1, help="makes the noise repeatable")
     sim.add_argument("--fault", action="append", default=[], help="start with this fault")
     sim.add_argument(
@@ -88,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--modbus-port", type=int, default=5020)
     demo.add_argument("--control-port", type=int, default=8401)
     demo.add_argument("--panel-port", type=int, default=8410, help="the agent's local API")
+    demo.add_argument("--opcua-port", type=int, default=4840, help="the sim's OPC UA server")
     demo.set_defaults(command=_demo)
 
     check = commands.add_parser("check-config", help="validate agent or hub config files")
@@ -106,6 +110,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _db_option(user_add)
     user_add.set_defaults(command=_user_add)
+
+    browse = commands.add_parser("browse", help="list the variables of an OPC UA server")
+    browse.add_argument("endpoint", metavar="URL", help="opc.tcp://host:port")
+    browse.add_argument("--depth", type=int, default=6, help="levels below Objects (6)")
+    browse.add_argument("--username")
+    browse.add_argument("--password-file", type=Path)
+    browse.add_argument("--timeout", type=float, default=5.0, help="seconds per request")
+    browse.set_defaults(command=_browse)
+
+    cert = commands.add_parser("cert", help="OPC UA client certificates")
+    cert_actions = cert.add_subparsers(title="actions", metavar="ACTION", required=True)
+    cert_create = cert_actions.add_parser(
+        "create", help="make a self-signed client certificate and key for OPC UA"
+    )
+    cert_create.add_argument(
+        "--cert", type=Path, required=True, help="certificate file (.der/.pem)"
+    )
+    cert_create.add_argument("--key", type=Path, required=True, help="private key file (PEM)")
+    cert_create.add_argument(
+        "--uri", help="application URI (urn:floorgate:agent:HOSTNAME by default)"
+    )
+    cert_create.add_argument("--name", help="common name (floorgate agent HOSTNAME by default)")
+    cert_create.add_argument("--days", type=int, default=365)
+    cert_create.add_argument("--overwrite", action="store_true")
+    cert_create.set_defaults(command=_cert_create)
 
     audit = commands.add_parser("audit", help="check the hub's audit trail")
     audit_actions = audit.add_subparsers(title="actions", metavar="ACTION", required=True)
@@ -181,7 +210,13 @@ def _sim(args: argparse.Namespace) -> int:
             return 2
         broker = (host, int(port))
     settings = SimSettings(
-        args.host, args.modbus_port, args.control_port, args.seed, faults, broker
+        args.host,
+        args.modbus_port,
+        args.control_port,
+        args.seed,
+        faults,
+        opcua_port=args.opcua_port,
+        mqtt_broker=broker,
     )
     asyncio.run(serve(settings))
     return 0
@@ -213,6 +248,7 @@ def _demo(args: argparse.Namespace) -> int:
         modbus_port=args.modbus_port,
         control_port=args.control_port,
         panel_port=args.panel_port,
+        opcua_port=args.opcua_port,
     )
     return run_demo(settings)
 
@@ -273,6 +309,58 @@ def _user_add(args: argparse.Namespace) -> int:
         print(f"user add: {exc}", file=sys.stderr)
         return 1
     print(f"user {args.username} added with role {args.role}")
+    return 0
+
+
+def _browse(args: argparse.Namespace) -> int:
+    from protocols.base import ProtocolError
+    from protocols.opcua_browse import browse
+
+    password = args.password_file.read_text().strip() if args.password_file else None
+    try:
+        found = asyncio.run(
+            browse(
+                args.endpoint,
+                max_depth=args.depth,
+                username=args.username,
+                password=password,
+                request_timeout=args.timeout,
+            )
+        )
+    except ProtocolError as exc:
+        print(f"browse: {exc}", file=sys.stderr)
+        return 1
+    rows = [("NODE ID", "PATH", "TYPE", "VALUE")]
+    rows += [(v.node_id, v.path, v.data_type, str(v.value)) for v in found]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+            + "  "
+            + row[3]
+        )
+    return 0
+
+
+def _cert_create(args: argparse.Namespace) -> int:
+    import socket
+
+    from protocols.opcua_cert import create_certificate
+
+    host = socket.gethostname()
+    try:
+        create_certificate(
+            args.cert,
+            args.key,
+            application_uri=args.uri or f"urn:floorgate:agent:{host}",
+            common_name=args.name or f"floorgate agent {host}",
+            days=args.days,
+            overwrite=args.overwrite,
+        )
+    except (OSError, ValueError) as exc:
+        print(f"cert create: {exc}", file=sys.stderr)
+        return 1
+    print(f"certificate {args.cert}, key {args.key}: give the certificate to the server to trust")
     return 0
 
 

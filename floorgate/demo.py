@@ -43,6 +43,7 @@ class DemoSettings:
     modbus_port: int = 5020
     control_port: int = 8401
     panel_port: int = 8410
+    opcua_port: int = 4840
 
 
 def demo_agent_config(settings: DemoSettings, token_file: Path) -> dict[str, Any]:
@@ -51,6 +52,8 @@ def demo_agent_config(settings: DemoSettings, token_file: Path) -> dict[str, Any
 
     tags = []
     for point in REGISTER_MAP:
+        if point.tag.startswith("oven."):
+            continue  # the oven is read over OPC UA below
         tag: dict[str, Any] = {"name": point.tag, "address": point.address, "type": str(point.type)}
         if point.length is not None:
             tag["length"] = point.length
@@ -73,7 +76,22 @@ def demo_agent_config(settings: DemoSettings, token_file: Path) -> dict[str, Any
                 "poll_interval": "500ms",
                 "max_gap": 4,
                 "tags": tags,
-            }
+            },
+            {
+                "kind": "opcua",
+                "name": "oven-plc",
+                "endpoint": f"opc.tcp://{HOST}:{settings.opcua_port}",
+                "groups": [
+                    {
+                        "mode": "subscribe",
+                        "interval": "500ms",
+                        "tags": [
+                            {"name": f"oven.zone{n}", "node": f"ns=2;s=oven.zone{n}"}
+                            for n in (1, 2, 3)
+                        ],
+                    }
+                ],
+            },
         ],
         "rules": [
             {
@@ -93,6 +111,14 @@ def demo_agent_config(settings: DemoSettings, token_file: Path) -> dict[str, Any
                 "lo": 100,
                 "on_delay": "3s",
                 "category": "equipment",
+            },
+            {
+                "kind": "drift",
+                "name": "oven-zone2-drift",
+                "tag": "oven.zone2",
+                "method": "cusum",
+                "target": 200,
+                "sigma": 0.5,
             },
             {
                 "kind": "threshold",
@@ -203,6 +229,8 @@ def run_demo(settings: DemoSettings) -> int:
             str(settings.modbus_port),
             "--control-port",
             str(settings.control_port),
+            "--opcua-port",
+            str(settings.opcua_port),
         )
         _wait_healthy(f"{hub_url}/healthz", processes)
         _wait_healthy(f"{control_url}/healthz", processes)

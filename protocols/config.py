@@ -14,6 +14,7 @@ from pydantic import Field
 from protocols.config_base import Duration, PathError, StrictConfig, TagName
 from protocols.modbus_config import ModbusRtuSource, ModbusTag, ModbusTcpSource, SerialLine
 from protocols.mqtt_config import MqttSource
+from protocols.opcua_config import OpcUaSource
 
 __all__ = [
     "Duration",
@@ -21,6 +22,7 @@ __all__ = [
     "ModbusTag",
     "ModbusTcpSource",
     "MqttSource",
+    "OpcUaSource",
     "PathError",
     "SerialLine",
     "SourceConfig",
@@ -29,7 +31,7 @@ __all__ = [
 ]
 
 SourceConfig = Annotated[
-    ModbusTcpSource | ModbusRtuSource | MqttSource, Field(discriminator="kind")
+    ModbusTcpSource | ModbusRtuSource | MqttSource | OpcUaSource, Field(discriminator="kind")
 ]
 """Every source kind the agent can read. Each offers ``name``, ``tag_paths()``,
 ``writable_tags()`` and ``tag_prefixes()`` (tags that wildcard subscriptions create)."""

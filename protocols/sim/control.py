@@ -6,12 +6,15 @@ Loopback only by default. ``POST /faults/{name}`` injects, ``DELETE /faults/{nam
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, HTTPException
 
 from protocols.sim.modbus_server import ModbusPlantServer
 from protocols.sim.mqtt_publisher import MqttPlantPublisher
+
+if TYPE_CHECKING:
+    from protocols.sim.opcua_server import OpcUaPlantServer
 from protocols.sim.plant import Fault, Plant
 
 GARBLED_BURST = 10
@@ -26,7 +29,10 @@ def _fault(name: str) -> Fault:
 
 
 def create_control_app(
-    plant: Plant, modbus: ModbusPlantServer, mqtt: MqttPlantPublisher | None = None
+    plant: Plant,
+    modbus: ModbusPlantServer,
+    mqtt: MqttPlantPublisher | None = None,
+    opcua: OpcUaPlantServer | None = None,
 ) -> FastAPI:
     app = FastAPI(title="Floorgate simulated plant", docs_url=None, redoc_url=None)
 
@@ -52,6 +58,8 @@ def create_control_app(
             await modbus.stop()
             if mqtt is not None:
                 await mqtt.stop()
+            if opcua is not None:
+                await opcua.stop()
         if fault is Fault.GARBLED and mqtt is not None:
             await mqtt.garble(GARBLED_BURST)
         return {"faults": sorted(plant.faults)}
@@ -64,6 +72,8 @@ def create_control_app(
             await modbus.start()
             if mqtt is not None:
                 await mqtt.start()
+            if opcua is not None:
+                await opcua.start()
         return {"faults": sorted(plant.faults)}
 
     return app

@@ -8,12 +8,16 @@ import logging
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from protocols.sim.control import create_control_app
 from protocols.sim.modbus_server import ModbusPlantServer
 from protocols.sim.mqtt_publisher import MqttPlantPublisher
+
+if TYPE_CHECKING:
+    from protocols.sim.opcua_server import OpcUaPlantServer
 from protocols.sim.plant import Fault, Plant
 
 log = logging.getLogger(__name__)
@@ -28,6 +32,8 @@ class SimSettings:
     control_port: int = 8401
     seed: int = 1
     faults: tuple[Fault, ...] = ()
+    opcua_port: int = 4840
+    """0 serves no OPC UA (an asyncua server takes seconds to start)."""
     mqtt_broker: tuple[str, int] | None = None
     """Publish the plant as JSON and Sparkplug B to this broker (none by default)."""
 
@@ -41,7 +47,10 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 async def _run_plant(
-    plant: Plant, modbus: ModbusPlantServer, mqtt: MqttPlantPublisher | None
+    plant: Plant,
+    modbus: ModbusPlantServer,
+    mqtt: MqttPlantPublisher | None,
+    opcua: OpcUaPlantServer | None,
 ) -> None:
     loop = asyncio.get_running_loop()
     last = loop.time()
@@ -51,8 +60,12 @@ async def _run_plant(
         plant.step(now - last)
         last = now
         await modbus.publish()
-        if mqtt is not None and Fault.COMM_LOSS not in plant.faults:
+        if Fault.COMM_LOSS in plant.faults:
+            continue
+        if mqtt is not None:
             await mqtt.publish()
+        if opcua is not None:
+            await opcua.publish()
 
 
 async def serve(settings: SimSettings) -> None:
@@ -64,9 +77,14 @@ async def serve(settings: SimSettings) -> None:
     mqtt = None
     if settings.mqtt_broker is not None:
         mqtt = MqttPlantPublisher(plant, *settings.mqtt_broker)
+    opcua = None
+    if settings.opcua_port:
+        from protocols.sim.opcua_server import OpcUaPlantServer
+
+        opcua = OpcUaPlantServer(plant, settings.host, settings.opcua_port)
     control = _EmbeddedServer(
         uvicorn.Config(
-            create_control_app(plant, modbus, mqtt),
+            create_control_app(plant, modbus, mqtt, opcua),
             host=settings.host,
             port=settings.control_port,
             log_level="warning",
@@ -82,14 +100,17 @@ async def serve(settings: SimSettings) -> None:
         await modbus.start()
         if mqtt is not None:
             await mqtt.start()
+        if opcua is not None:
+            await opcua.start()
     try:
         async with asyncio.TaskGroup() as group:
-            plant_task = group.create_task(_run_plant(plant, modbus, mqtt))
+            plant_task = group.create_task(_run_plant(plant, modbus, mqtt, opcua))
             control_task = group.create_task(control.serve())
             log.info(
-                "sim running: modbus tcp %s:%s, control http://%s:%s",
+                "sim running: modbus tcp %s:%s, opc ua %s, control http://%s:%s",
                 settings.host,
                 settings.modbus_port,
+                opcua.endpoint if opcua else "off",
                 settings.host,
                 settings.control_port,
             )
@@ -101,4 +122,6 @@ async def serve(settings: SimSettings) -> None:
         await modbus.stop()
         if mqtt is not None:
             await mqtt.stop()
+        if opcua is not None:
+            await opcua.stop()
     log.info("sim stopped")

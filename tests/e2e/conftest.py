@@ -151,7 +151,8 @@ class Stack:
         hub = self.processes.start("hub", "hub", "--db", str(self.db), "--port", str(self.hub_port))
         wait_until_healthy(f"{self.hub_url}/healthz", hub)
 
-    def start_sim(self) -> None:
+    def start_sim(self, *extra: str, opcua_port: int = 0) -> None:
+        """The simulated plant; OPC UA only when asked (its server takes seconds to start)."""
         sim = self.processes.start(
             "sim",
             "sim",
@@ -159,6 +160,9 @@ class Stack:
             str(self.modbus_port),
             "--control-port",
             str(self.control_port),
+            "--opcua-port",
+            str(opcua_port),
+            *extra,
         )
         wait_until_healthy(f"{self.control_url}/healthz", sim)
 

@@ -26,6 +26,7 @@ def test_demo_raises_an_alarm_at_the_hub_and_stops_cleanly(tmp_path: Path) -> No
         "--modbus-port": free_port(),
         "--control-port": free_port(),
         "--panel-port": free_port(),
+        "--opcua-port": free_port(),
     }
     result = subprocess.run(
         [

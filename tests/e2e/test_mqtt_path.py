@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import Stack, floorgate, wait_for, wait_until_healthy
+from tests.e2e.conftest import Stack, floorgate, wait_for
 from tests.protocols.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.e2e
@@ -22,17 +22,7 @@ def test_overtemperature_over_mqtt_json_and_sparkplug_reaches_the_hub(
     broker.start()
     try:
         stack.start_hub()
-        sim = stack.processes.start(
-            "sim",
-            "sim",
-            "--modbus-port",
-            str(stack.modbus_port),
-            "--control-port",
-            str(stack.control_port),
-            "--mqtt",
-            f"127.0.0.1:{broker.port}",
-        )
-        wait_until_healthy(f"{stack.control_url}/healthz", sim)
+        stack.start_sim("--mqtt", f"127.0.0.1:{broker.port}")
         config = yaml.safe_load(stack.agent_config().read_text())
         config["sources"] = [
             {

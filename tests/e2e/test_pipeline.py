@@ -71,7 +71,14 @@ def test_overtemperature_alarm_travels_from_plc_to_hub(
 
     hub = processes.start("hub", "hub", "--db", str(db), "--port", str(hub_port))
     sim = processes.start(
-        "sim", "sim", "--modbus-port", str(modbus_port), "--control-port", str(control_port)
+        "sim",
+        "sim",
+        "--modbus-port",
+        str(modbus_port),
+        "--control-port",
+        str(control_port),
+        "--opcua-port",
+        "0",
     )
     wait_until_healthy(f"http://127.0.0.1:{hub_port}/healthz", hub)
     wait_until_healthy(f"http://127.0.0.1:{control_port}/healthz", sim)
