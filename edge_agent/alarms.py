@@ -69,7 +69,6 @@ class Definition:
     """The flags of one alarm (a rule's condition), whatever its occurrences."""
 
     rule: str
-    latching: bool = False
     shelved_until: datetime | None = None
     shelve_reason: str | None = None
     suppressed: bool = False
@@ -101,9 +100,12 @@ class AlarmBoard:
         self._active = {o.rule: o.id for o in occurrences if o.active}
 
     def definition(self, rule: str) -> Definition:
-        """The alarm ``rule`` (``NAME`` or ``NAME.CONDITION``); latching is set per rule NAME."""
-        latching = rule in self.latching or rule.rsplit(".", 1)[0] in self.latching
-        return self.definitions.get(rule) or Definition(rule, latching=latching)
+        return self.definitions.get(rule) or Definition(rule)
+
+    def is_latching(self, rule: str) -> bool:
+        """From the config in force, never from saved state: ``rule`` is ``NAME`` or
+        ``NAME.CONDITION`` and latching is set per rule NAME."""
+        return rule in self.latching or rule.rsplit(".", 1)[0] in self.latching
 
     def on_transition(self, t: Transition) -> list[Draft]:
         if t.active:
@@ -119,7 +121,7 @@ class AlarmBoard:
                 value=t.value,
                 limit=t.limit,
                 message=t.message,
-                latched=self.definition(t.rule).latching,
+                latched=self.is_latching(t.rule),
             )
             self._active[t.rule] = occurrence.id
             self.occurrences[occurrence.id] = occurrence

@@ -164,8 +164,10 @@ class Pipeline:
         supervisor = self._writers.get(tag)
         if supervisor is None:
             raise ConnectError(f"no source reads tag {tag!r}")
-        waiting = self._readback[tag] = asyncio.get_running_loop().create_future()
         await supervisor.write(tag, value)
+        # Waiting starts once the device has confirmed the write, so a scan that was already
+        # on its way cannot pass the old value off as the read-back.
+        waiting = self._readback[tag] = asyncio.get_running_loop().create_future()
         try:
             return await asyncio.wait_for(waiting, READBACK_SECONDS)
         except TimeoutError as exc:

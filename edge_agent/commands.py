@@ -150,6 +150,8 @@ class CommandHandler:
         if not isinstance(rule, str):
             raise CommandFailed("shelve needs 'rule'")
         when = None if until is None else datetime.fromisoformat(str(until))
+        if when is not None and when.tzinfo is None:
+            raise CommandFailed("shelve 'until' needs a timezone, e.g. 2026-03-02T14:00:00Z")
         await self._effects.shelve(rule, when, str(reason))
 
     async def _write(self, command: Command) -> Scalar:

@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 from edge_agent.rule_config import Rule, check_rules
 from protocols.config import (
     Duration,
+    Interval,
     ModbusRtuSource,
     PathError,
     SerialLine,
@@ -28,10 +29,10 @@ class HubLink(StrictConfig):
     token_file: Path | None = None
     token_env: str = "FLOORGATE_AGENT_TOKEN"
     batch_max: int = Field(default=500, ge=1, le=10_000)
-    batch_age: Duration = 0.2
-    timeout: Duration = 10.0
-    retry_max: Duration = 30.0
-    poll_interval: Duration = 5.0
+    batch_age: Interval = 0.2
+    timeout: Interval = 10.0
+    retry_max: Interval = 30.0
+    poll_interval: Interval = 5.0
     """With nothing to send for this long, an empty batch asks the hub for commands."""
 
 
@@ -73,7 +74,7 @@ class ReportConfig(StrictConfig):
     """Report by exception: which value changes are worth a ``value`` event."""
 
     values: bool = True
-    heartbeat: Duration = 300.0
+    heartbeat: Interval = 300.0
     deadband: float = Field(default=0.0, ge=0)
     deadbands: dict[str, float] = Field(default_factory=dict)
     """Absolute deadband per tag name or glob (``oven.*``); the first match wins."""
@@ -92,7 +93,7 @@ class AgentConfig(StrictConfig):
     rules: list[Rule] = Field(default_factory=list)
     report: ReportConfig = ReportConfig()
     panel: PanelConfig = PanelConfig()
-    health_interval: Duration = 60.0
+    health_interval: Interval = 60.0
 
     @model_validator(mode="after")
     def _tags_known_and_unique(self) -> Self:

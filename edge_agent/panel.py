@@ -31,6 +31,13 @@ from edge_agent.alarms import AlarmError
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+_REASONS = {
+    200: b"OK",
+    401: b"Unauthorized",
+    404: b"Not Found",
+    413: b"Content Too Large",
+    422: b"Unprocessable Content",
+}
 
 
 class _Ack(BaseModel):
@@ -85,6 +92,7 @@ class Panel:
         self._port = port
         self._token = token
         self._server: asyncio.Server | None = None
+        self.ready = asyncio.Event()
 
     @property
     def port(self) -> int:
@@ -95,6 +103,7 @@ class Panel:
         """Serve until cancelled."""
         self._server = await asyncio.start_server(self._connection, self._host, self._port)
         log.info("local panel API on http://%s:%s", self._host, self.port)
+        self.ready.set()
         async with self._server:
             await self._server.serve_forever()
 
@@ -102,19 +111,31 @@ class Panel:
         conn = h11.Connection(h11.SERVER)
         try:
             while True:
-                request, body = await _read_request(conn, reader)
-                if request is None:
-                    return
-                status, content_type, payload = await self._respond(request, body)
+                try:
+                    request, body = await _read_request(conn, reader)
+                except HttpError as exc:  # e.g. a body over MAX_BODY: answer, then close
+                    status, content_type = exc.status, "application/json"
+                    payload = json.dumps({"detail": exc.reason}).encode()
+                    request, body = None, b""
+                else:
+                    if request is None:
+                        return
+                    status, content_type, payload = await self._respond(request, body)
                 headers = [("content-type", content_type), ("content-length", str(len(payload)))]
-                writer.write(conn.send(h11.Response(status_code=status, headers=headers)))
+                writer.write(
+                    conn.send(
+                        h11.Response(
+                            status_code=status, headers=headers, reason=_REASONS.get(status, b"")
+                        )
+                    )
+                )
                 writer.write(conn.send(h11.Data(data=payload)))
                 writer.write(conn.send(h11.EndOfMessage()))
                 await writer.drain()
-                if conn.our_state is h11.MUST_CLOSE:
+                if request is None or conn.our_state is h11.MUST_CLOSE:
                     return
                 conn.start_next_cycle()
-        except (h11.RemoteProtocolError, ConnectionError, HttpError):
+        except (h11.RemoteProtocolError, h11.LocalProtocolError, ConnectionError, HttpError):
             return
         finally:
             writer.close()

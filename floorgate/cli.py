@@ -278,13 +278,14 @@ def check_file(path: Path) -> str:
     if data.keys() & HubConfig.model_fields.keys():
         validate(path, data, HubConfig)
         return "hub"
+    keys = ", ".join(sorted(HubConfig.model_fields))
     raise ConfigError(
         path,
         [
             (
                 "",
-                "cannot tell what this configures: an agent config has agent_id, "
-                "a hub config has listen, storage, auth or tls",
+                f"cannot tell what this configures: an agent config has agent_id, a hub config "
+                f"has any of {keys}",
             )
         ],
     )

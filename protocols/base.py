@@ -9,7 +9,6 @@ from typing import NamedTuple, Protocol, Self
 
 from protocols.wire import Quality, Scalar
 
-
 NO_CONTEXT: Mapping[str, Scalar] = MappingProxyType({})
 
 

@@ -11,13 +11,14 @@ from typing import Annotated
 
 from pydantic import Field
 
-from protocols.config_base import Duration, PathError, StrictConfig, TagName
+from protocols.config_base import Duration, Interval, PathError, StrictConfig, TagName
 from protocols.modbus_config import ModbusRtuSource, ModbusTag, ModbusTcpSource, SerialLine
 from protocols.mqtt_config import MqttSource
 from protocols.opcua_config import OpcUaSource
 
 __all__ = [
     "Duration",
+    "Interval",
     "ModbusRtuSource",
     "ModbusTag",
     "ModbusTcpSource",

@@ -25,6 +25,9 @@ def _parse_duration(value: object) -> object:
 Duration = Annotated[float, BeforeValidator(_parse_duration), Field(ge=0)]
 """Seconds; in YAML a number or text such as ``500ms``, ``2s``, ``15min``, ``1h``."""
 
+Interval = Annotated[float, BeforeValidator(_parse_duration), Field(gt=0)]
+"""A Duration that must be above zero: a period or a time limit (0 would spin or always fail)."""
+
 TagName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,199}$")]
 
 

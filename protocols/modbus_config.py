@@ -6,7 +6,7 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from protocols.config_base import Duration, PathError, StrictConfig, TagName
+from protocols.config_base import Interval, PathError, StrictConfig, TagName
 from protocols.modbus_decode import DataType, Order
 
 
@@ -45,8 +45,8 @@ class _ModbusDevice(StrictConfig):
 
     name: TagName
     unit: int = Field(default=1, ge=0, le=255)
-    poll_interval: Duration = 1.0
-    timeout: Duration = 2.0
+    poll_interval: Interval = 1.0
+    timeout: Interval = 2.0
     max_gap: int = Field(default=0, ge=0, le=100)
     tags: list[ModbusTag] = Field(min_length=1)
 

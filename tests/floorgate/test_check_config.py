@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from floorgate.configfile import key_path
+from hub.config import HubConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "deploy" / "examples"
@@ -112,8 +113,8 @@ BAD = [
     ),
     pytest.param(
         {"speed": 3},
-        "cannot tell what this configures: an agent config has agent_id, a hub config "
-        "has listen, storage, auth or tls",
+        "cannot tell what this configures: an agent config has agent_id, a hub config has "
+        f"any of {', '.join(sorted(HubConfig.model_fields))}",
         id="unknown-kind",
     ),
 ]
