@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ from edge_agent.panel import Panel, PanelActions
 from edge_agent.plans import MemoryPlanBook
 from edge_agent.read import SourceSupervisor
 from edge_agent.report import ValueReporter
+from floorgate.configfile import ConfigError
 from protocols.base import ConnectError, Reading, Source
 from protocols.config import MqttSource, OpcUaSource, SourceConfig
 from protocols.wire import Command, EventType, Quality, Scalar, utc_now
@@ -201,10 +203,12 @@ class Pipeline:
 class Agent:
     """Every long-lived part of one running agent, built from its config."""
 
-    def __init__(self, config: AgentConfig, token: str, client: httpx.AsyncClient) -> None:
+    def __init__(
+        self, config: AgentConfig, token: str, client: httpx.AsyncClient, buffer: Buffer
+    ) -> None:
         self.config = config
         self.started = utc_now()
-        self.buffer = Buffer(config.buffer.path, config.agent_id, config.buffer.max_bytes)
+        self.buffer = buffer
         self.plans = MemoryPlanBook()
         self.alarms = AlarmBoard(
             max_shelve=timedelta(seconds=config.panel.max_shelve),
@@ -247,10 +251,10 @@ class Agent:
         assert self.commands is not None
         await self.commands.handle(commands)
 
-    async def restore(self) -> None:
+    async def restore(self, why: str) -> None:
         if saved := await self.buffer.load_state(ALARM_STATE_KEY):
             load_board(self.alarms, saved)
-            ended = self.alarms.end_active(utc_now(), "agent restarted; re-evaluating")
+            ended = self.alarms.end_active(utc_now(), f"{why}; re-evaluating")
             await self.pipeline.append_restored(ended)
         assert self.commands is not None
         await self.commands.restore()
@@ -294,40 +298,80 @@ class Agent:
         token = settings.token_file.read_text().strip() if settings.token_file else None
         return Panel(actions, settings.host, settings.port, token)
 
+    async def run(self, stop: asyncio.Event, reload: asyncio.Event) -> None:
+        """Run every stage until ``stop`` or ``reload`` is set."""
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(self.forwarder.run()),
+                group.create_task(self.health_loop()),
+                group.create_task(self.tick_loop()),
+                *(group.create_task(s.run()) for s in self.supervisors),
+            ]
+            if self.config.panel.enabled:
+                tasks.append(group.create_task(self.panel().serve()))
+            done = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(reload.wait())]
+            try:
+                await asyncio.wait(done, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (*tasks, *done):
+                    task.cancel()
 
-async def run_agent(config: AgentConfig, token: str) -> None:
-    """Run until SIGINT/SIGTERM (or cancellation); the buffer survives whatever happens."""
-    stop = asyncio.Event()
+
+Reloader = Callable[[], AgentConfig]
+
+
+async def run_agent(config: AgentConfig, token: str, reloader: Reloader | None = None) -> None:
+    """Run until SIGINT/SIGTERM (or cancellation); the buffer survives whatever happens.
+
+    SIGHUP re-reads the config through ``reloader`` and restarts sources, rules and panel on it;
+    the buffer is never re-created. A config that does not validate, or that names another
+    agent or buffer file, is refused and the running one kept.
+    """
+    stop, reload = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with httpx.AsyncClient() as client:
-        agent = Agent(config, token, client)
-        try:
-            await agent.restore()
-            log.info(
-                "agent %s started: %d source(s), %d rule(s), %d event(s) waiting in %s",
-                config.agent_id,
-                len(config.sources),
-                len(config.rules),
-                (await agent.buffer.stats()).depth,
-                config.buffer.path,
-            )
-            async with asyncio.TaskGroup() as group:
-                tasks = [
-                    group.create_task(agent.forwarder.run()),
-                    group.create_task(agent.health_loop()),
-                    group.create_task(agent.tick_loop()),
-                    *(group.create_task(s.run()) for s in agent.supervisors),
-                ]
-                if config.panel.enabled:
-                    tasks.append(group.create_task(agent.panel().serve()))
-                await stop.wait()
-                log.info("agent stopping")
-                for task in tasks:
-                    task.cancel()
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-            agent.buffer.close()
+    loop.add_signal_handler(signal.SIGHUP, reload.set)
+    buffer = Buffer(config.buffer.path, config.agent_id, config.buffer.max_bytes)
+    why = "agent restarted"
+    try:
+        async with httpx.AsyncClient() as client:
+            while not stop.is_set():
+                agent = Agent(config, token, client, buffer)
+                await agent.restore(why)
+                log.info(
+                    "agent %s started: %d source(s), %d rule(s), %d event(s) waiting in %s",
+                    config.agent_id,
+                    len(config.sources),
+                    len(config.rules),
+                    (await buffer.stats()).depth,
+                    config.buffer.path,
+                )
+                await agent.run(stop, reload)
+                if reload.is_set():
+                    reload.clear()
+                    config, token = _reloaded(config, token, reloader)
+                    why = "config reloaded"
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        buffer.close()
     log.info("agent stopped")
+
+
+def _reloaded(
+    config: AgentConfig, token: str, reloader: Reloader | None
+) -> tuple[AgentConfig, str]:
+    """The new config and token, or the running ones if the new config cannot be used."""
+    if reloader is None:
+        return config, token
+    try:
+        new = reloader()
+        if (new.agent_id, new.buffer.path) != (config.agent_id, config.buffer.path):
+            raise AgentError("agent_id and buffer.path cannot change on reload: restart instead")
+        new_token = read_token(new)
+    except (AgentError, ConfigError) as exc:
+        log.error("config reload refused, keeping the running config: %s", exc)
+        return config, token
+    log.info("config reloaded")
+    return new, new_token

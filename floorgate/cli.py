@@ -8,6 +8,7 @@ import getpass
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -189,7 +190,7 @@ def _agent(args: argparse.Namespace) -> int:
     except AgentError as exc:
         print(f"{args.config}: {exc}", file=sys.stderr)
         return 1
-    asyncio.run(run_agent(config, token))
+    asyncio.run(run_agent(config, token, partial(load, args.config, AgentConfig)))
     return 0
 
 
