@@ -1,87 +1,88 @@
-"""Counters kept in process, rendered in the Prometheus text exposition format (version 0.0.4).
-
-The format is a few lines per metric, so it is written here rather than pulled in with a client
-library. Counters reset when the hub restarts, as Prometheus expects of a counter.
-"""
+"""The hub's Prometheus metrics, through prometheus-client (the exposition format's own
+library, as on the agent). Ingest counters live for the process, as Prometheus expects of a
+counter; the rest is read fresh at every scrape."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # the format generate_latest writes
 
 
-@dataclass
+@dataclass(eq=False)  # the registry keeps collectors in a dict: hashed by identity
+class _Scrape(Collector):
+    """What the hub reads at scrape time, handed to the registry as metric families."""
+
+    open_alarms: Mapping[str, int] = field(default_factory=dict)
+    queued_writes: int = 0
+    subscribers: int = 0
+    stream_overflows: int = 0
+
+    def collect(self) -> Iterator[Metric]:
+        alarms = GaugeMetricFamily(
+            "floorgate_alarms_open",
+            "Open alarm occurrences (active or unacknowledged), by state.",
+            labels=["state"],
+        )
+        for state, count in sorted(self.open_alarms.items()):
+            alarms.add_metric([state], count)
+        yield alarms
+        yield GaugeMetricFamily(
+            "floorgate_db_writer_queue_depth",
+            "Write transactions submitted and not yet committed.",
+            value=self.queued_writes,
+        )
+        yield GaugeMetricFamily(
+            "floorgate_stream_subscribers", "Open live streams.", value=self.subscribers
+        )
+        yield CounterMetricFamily(
+            "floorgate_stream_overflows",
+            "Live subscribers dropped for falling too far behind.",
+            value=self.stream_overflows,
+        )
+
+
 class Metrics:
-    ingest_batches: int = 0
-    ingest_events: dict[str, int] = field(
-        default_factory=lambda: {"accepted": 0, "duplicate": 0, "rejected": 0}
-    )
+    """The metrics of one hub app (a registry each, so tests can run several hubs)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self._events = Counter(
+            "floorgate_ingest_events",
+            "Events received by POST /ingest, by result.",
+            ["result"],
+            registry=self.registry,
+        )
+        for result in ("accepted", "duplicate", "rejected"):
+            self._events.labels(result)
+        self._batches = Counter(
+            "floorgate_ingest_batches", "Ingest batches answered.", registry=self.registry
+        )
+        self._scrape = _Scrape()
+        self.registry.register(self._scrape)
 
     def count_batch(self, accepted: int, duplicates: int, rejected: int) -> None:
-        self.ingest_batches += 1
-        self.ingest_events["accepted"] += accepted
-        self.ingest_events["duplicate"] += duplicates
-        self.ingest_events["rejected"] += rejected
+        self._batches.inc()
+        self._events.labels("accepted").inc(accepted)
+        self._events.labels("duplicate").inc(duplicates)
+        self._events.labels("rejected").inc(rejected)
 
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _family(name: str, kind: str, help_text: str, samples: Mapping[str, float]) -> list[str]:
-    """``samples``: label text (``state="shelved"``, or "" for none) -> value."""
-    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-    for labels, value in samples.items():
-        lines.append(f"{name}{{{labels}}} {value:g}" if labels else f"{name} {value:g}")
-    return lines
-
-
-def render(
-    metrics: Metrics,
-    *,
-    open_alarms: Mapping[str, int],
-    queued_writes: int,
-    subscribers: int,
-    stream_overflows: int,
-) -> str:
-    lines = [
-        *_family(
-            "floorgate_ingest_events_total",
-            "counter",
-            "Events received by POST /ingest, by result.",
-            {f'result="{_escape(k)}"': v for k, v in metrics.ingest_events.items()},
-        ),
-        *_family(
-            "floorgate_ingest_batches_total",
-            "counter",
-            "Ingest batches answered.",
-            {"": metrics.ingest_batches},
-        ),
-        *_family(
-            "floorgate_alarms_open",
-            "gauge",
-            "Open alarm occurrences (active or unacknowledged), by state.",
-            {f'state="{_escape(k)}"': v for k, v in sorted(open_alarms.items())},
-        ),
-        *_family(
-            "floorgate_db_writer_queue_depth",
-            "gauge",
-            "Write transactions submitted and not yet committed.",
-            {"": queued_writes},
-        ),
-        *_family(
-            "floorgate_stream_subscribers",
-            "gauge",
-            "Open live streams.",
-            {"": subscribers},
-        ),
-        *_family(
-            "floorgate_stream_overflows_total",
-            "counter",
-            "Live subscribers dropped for falling too far behind.",
-            {"": stream_overflows},
-        ),
-    ]
-    return "\n".join(lines) + "\n"
+    def render(
+        self,
+        *,
+        open_alarms: Mapping[str, int],
+        queued_writes: int,
+        subscribers: int,
+        stream_overflows: int,
+    ) -> bytes:
+        self._scrape.open_alarms = open_alarms
+        self._scrape.queued_writes = queued_writes
+        self._scrape.subscribers = subscribers
+        self._scrape.stream_overflows = stream_overflows
+        return generate_latest(self.registry)
