@@ -42,12 +42,22 @@ class Mosquitto:
     Args:
         folder: Where the config, password file and log go.
         users: ``{username: password}``; given, anonymous clients are refused.
+        tls: ``(ca_file, cert_file, key_file)``; given, the listener speaks TLS only, and asks
+            clients for a certificate signed by that CA when ``require_certificate``.
     """
 
-    def __init__(self, folder: Path, users: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        users: dict[str, str] | None = None,
+        tls: tuple[Path, Path, Path] | None = None,
+        require_certificate: bool = False,
+    ) -> None:
         self.folder = folder
         self.port = free_port()
         self.users = users
+        self.tls = tls
+        self.require_certificate = require_certificate
         self.log = folder / "mosquitto.log"
         self._process: subprocess.Popen[bytes] | None = None
         self._binary = _binary("mosquitto")
@@ -65,6 +75,11 @@ class Mosquitto:
             "log_type notice",
             "user root" if os.geteuid() == 0 else "",  # keep access to tmp_path when root
         ]
+        if self.tls is not None:
+            ca, cert, key = self.tls
+            lines += [f"cafile {ca}", f"certfile {cert}", f"keyfile {key}"]
+            if self.require_certificate:
+                lines.append("require_certificate true")
         if self.users is None:
             lines.append("allow_anonymous true")
         else:
@@ -126,10 +141,16 @@ class RawClient:
     ``messages`` is appended from paho's network thread; use ``wait_for`` to await a condition.
     """
 
-    def __init__(self, port: int, client_id: str = "", **connect: Any) -> None:
+    def __init__(
+        self, port: int, client_id: str = "", tls: dict[str, str] | None = None, **connect: Any
+    ) -> None:
         self.messages: list[MQTTMessage] = []
         self._lock = threading.Lock()
         self._client = Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTv5)
+        if tls is not None:
+            self._client.tls_set(
+                ca_certs=tls["ca_file"], certfile=tls.get("cert_file"), keyfile=tls.get("key_file")
+            )
         self._client.on_message = self._on_message
         self._subscribed = threading.Event()
         self._client.on_subscribe = lambda *args: self._subscribed.set()
