@@ -32,6 +32,8 @@ class HubLink(StrictConfig):
     batch_age: Interval = 0.2
     timeout: Interval = 10.0
     retry_max: Interval = 30.0
+    gzip: bool = False
+    """Compress ingest bodies: worth it on slow links (cellular, radio), not on a LAN."""
     poll_interval: Interval = 5.0
     """With nothing to send for this long, an empty batch asks the hub for commands."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -84,7 +85,7 @@ class Forwarder:
         """Post one batch until the hub takes it, then settle it and hand on the commands."""
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(ForwardError),
-            wait=wait_exponential_jitter(initial=0.5, max=self._link.retry_max),
+            wait=wait_exponential_jitter(multiplier=0.5, max=self._link.retry_max),
         ):
             with attempt:
                 reply = await self._post(batch)
@@ -96,13 +97,14 @@ class Forwarder:
     async def _post(self, batch: list[Pending]) -> IngestReply:
         # The body of an IngestRequest, assembled from the events' stored wire JSON.
         events = ",".join(pending.json for pending in batch)
-        body = f'{{"agent_id":"{self._buffer.agent_id}","events":[{events}]}}'
+        body = f'{{"agent_id":"{self._buffer.agent_id}","events":[{events}]}}'.encode()
+        headers = {**self._headers, "Content-Type": "application/json"}
+        if self._link.gzip:
+            body = gzip.compress(body, compresslevel=5)
+            headers["Content-Encoding"] = "gzip"
         try:
             response = await self._client.post(
-                self._url,
-                content=body,
-                headers={**self._headers, "Content-Type": "application/json"},
-                timeout=self._link.timeout,
+                self._url, content=body, headers=headers, timeout=self._link.timeout
             )
         except httpx.HTTPError as exc:
             self._reachable(False, f"{type(exc).__name__}: {exc}")

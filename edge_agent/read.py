@@ -66,7 +66,7 @@ class SourceSupervisor:
             # A fresh retry state after every session that worked: backoff starts small again.
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(ProtocolError),
-                wait=wait_exponential_jitter(initial=0.5, max=self._max_backoff),
+                wait=wait_exponential_jitter(multiplier=0.5, max=self._max_backoff),
             ):
                 with attempt:
                     await self._session()
