@@ -157,6 +157,18 @@ class Pipeline:
         self.alarms.shelve(rule, until, reason, utc_now())
         await self._append([], urgent=False, alarms_changed=True)
 
+    async def set_flags(self, rule: str, suppressed: bool, out_of_service: bool, by: str) -> None:
+        """Suppress or take an alarm out of service (ISA-18.2): its events say so from now on."""
+        self.alarms.set_flags(rule, suppressed=suppressed, out_of_service=out_of_service)
+        log.info(
+            "alarm %s: suppressed=%s out_of_service=%s (by %s)",
+            rule,
+            suppressed,
+            out_of_service,
+            by,
+        )
+        await self._append([], urgent=False, alarms_changed=True)
+
     async def shelve_for(self, rule: str, duration: timedelta | None, reason: str, by: str) -> None:
         until = None if duration is None else utc_now() + duration
         await self.shelve(rule, until, f"{reason} ({by})")
@@ -293,6 +305,7 @@ class Agent:
             self.pipeline.acknowledge,
             self.pipeline.shelve_for,
             self.metrics,
+            self.pipeline.set_flags,
         )
         settings = self.config.panel
         token = settings.token_file.read_text().strip() if settings.token_file else None

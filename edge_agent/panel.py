@@ -9,6 +9,7 @@ memory on a 1 GB gateway.
     GET  /alarms                       {"items": [occurrence, ...]} most severe first
     POST /alarms/{occurrence}/ack      {"by": "ana", "note": "..."}
     POST /alarms/{rule}/shelve         {"by": "ana", "minutes": 30, "reason": "..."}  (0 unshelves)
+    POST /alarms/{rule}/flags          {"by": "ana", "suppressed": false, "out_of_service": true}
     GET  /metrics                      Prometheus text format
 """
 
@@ -53,6 +54,13 @@ class _Shelve(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class _Flags(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    by: str = Field(min_length=1, max_length=100)
+    suppressed: bool
+    out_of_service: bool
+
+
 class HttpError(Exception):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
@@ -69,11 +77,13 @@ class PanelActions:
         acknowledge: Callable[[str, str, str | None, str], Awaitable[None]],
         shelve: Callable[[str, timedelta | None, str, str], Awaitable[None]],
         metrics: Callable[[], Awaitable[bytes]],
+        set_flags: Callable[[str, bool, bool, str], Awaitable[None]] | None = None,
     ) -> None:
         self.open_alarms = open_alarms
         self.acknowledge = acknowledge
         self.shelve = shelve
         self.metrics = metrics
+        self.set_flags = set_flags
 
 
 class Panel:
@@ -180,6 +190,16 @@ class Panel:
                     minutes = timedelta(minutes=shelve.minutes) if shelve.minutes else None
                     await self._actions.shelve(target, minutes, shelve.reason, shelve.by)
                     return {"shelved": target, "minutes": shelve.minutes}
+                if action == "flags" and self._actions.set_flags is not None:
+                    flags = _Flags.model_validate_json(body)
+                    await self._actions.set_flags(
+                        target, flags.suppressed, flags.out_of_service, flags.by
+                    )
+                    return {
+                        "alarm": target,
+                        "suppressed": flags.suppressed,
+                        "out_of_service": flags.out_of_service,
+                    }
             except ValidationError as exc:
                 raise HttpError(422, _reason(exc)) from exc
             except AlarmError as exc:

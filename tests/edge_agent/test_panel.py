@@ -29,7 +29,11 @@ async def panel() -> AsyncIterator[tuple[str, list[tuple[object, ...]]]]:
     async def metrics() -> bytes:
         return b"floorgate_agent_up 1.0\n"
 
-    server = Panel(PanelActions(list, acknowledge, shelve, metrics), "127.0.0.1", 0, "s3cret")
+    async def set_flags(rule: str, suppressed: bool, out_of_service: bool, by: str) -> None:
+        calls.append(("flags", rule, suppressed, out_of_service, by))
+
+    actions = PanelActions(list, acknowledge, shelve, metrics, set_flags)
+    server = Panel(actions, "127.0.0.1", 0, "s3cret")
     task = asyncio.create_task(server.serve())
     await asyncio.wait_for(server.ready.wait(), 5)
     try:
@@ -64,6 +68,10 @@ async def test_actions_errors_and_limits(panel: tuple[str, list]) -> None:
         )
         assert shelved.status_code == 200
         assert (await client.post("/alarms/gone/ack", json={"by": "ana"})).status_code == 404
+        flagged = await client.post(
+            "/alarms/p.hi/flags", json={"by": "ana", "suppressed": True, "out_of_service": False}
+        )
+        assert flagged.status_code == 200
         bad = await client.post("/alarms/o1/ack", json={"by": "ana", "extra": 1})
         assert bad.status_code == 422 and "extra" in bad.json()["detail"]
         assert (await client.get("/nowhere")).status_code == 404
@@ -73,4 +81,5 @@ async def test_actions_errors_and_limits(panel: tuple[str, list]) -> None:
     assert calls == [
         ("ack", "o1", "ana", "seen", "agent-panel"),
         ("shelve", "p.hi", timedelta(minutes=30), "calibration", "ana"),
+        ("flags", "p.hi", True, False, "ana"),
     ]
