@@ -104,10 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
     user_add = user_actions.add_parser("add", help="add a user to the hub database")
     user_add.add_argument("username")
     user_add.add_argument("--role", required=True)
+    user_add.add_argument("--full-name", help="recorded with the user's electronic signatures")
     user_add.add_argument("--site", action="append", default=[], help="repeat for several")
     user_add.add_argument("--area", action="append", default=[], help="repeat for several")
     user_add.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    user_add.add_argument(
+        "--pin-stdin",
+        action="store_true",
+        help="also read a personal PIN (6-12 digits, for HMI panels) from the next stdin line",
     )
     _db_option(user_add)
     user_add.set_defaults(command=_user_add)
@@ -279,6 +285,11 @@ def check_file(path: Path) -> str:
     if data.keys() & HubConfig.model_fields.keys():
         validate(path, data, HubConfig)
         return "hub"
+    if "steps" in data and "match" in data:
+        from hub.playbooks.loader import validate_playbook_file
+
+        validate_playbook_file(path)
+        return "playbook"
     keys = ", ".join(sorted(HubConfig.model_fields))
     raise ConfigError(
         path,
@@ -286,7 +297,7 @@ def check_file(path: Path) -> str:
             (
                 "",
                 f"cannot tell what this configures: an agent config has agent_id, a hub config "
-                f"has any of {keys}",
+                f"has any of {keys}, a playbook has match and steps",
             )
         ],
     )
@@ -307,6 +318,14 @@ def _user_add(args: argparse.Namespace) -> int:
     try:
         password = _read_password(args.password_stdin)
         add_user(args.db, args.username, args.role, password, args.site, args.area)
+        if args.full_name:
+            from hub.governance.admin import set_full_name
+
+            set_full_name(args.db, args.username, args.full_name)
+        if args.pin_stdin:
+            from hub.admin import set_pin
+
+            set_pin(args.db, args.username, sys.stdin.readline().rstrip("\r\n"))
     except ValueError as exc:
         print(f"user add: {exc}", file=sys.stderr)
         return 1

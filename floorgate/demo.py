@@ -20,9 +20,20 @@ import yaml
 
 HOST = "127.0.0.1"
 AGENT_ID = "demo-press"
-DEMO_USERS = (("admin", "admin"), ("maint", "maintenance"), ("planner", "planner"))
+DEMO_USERS = (
+    ("admin", "admin", "Ada Admin"),
+    ("maint", "maintenance", "Max Maintenance"),
+    ("quality", "quality", "Quinn Quality"),
+    ("planner", "planner", "Pat Planner"),
+    ("super", "supervisor", "Sam Supervisor"),
+    ("panel-press", "operator", "Press shop panel"),
+)
+"""(username, role, full name); the panel device is scoped to the press shop, and the
+technicians get a PIN to identify with at it."""
+PANEL_AREA = "press-shop"
 FAULT = "overtemp"
 FAULT_AFTER_SECONDS = 2.0
+PLAYBOOKS = Path(__file__).resolve().parents[1] / "deploy" / "examples" / "playbooks"
 _OWN_FILES = (
     "hub.yaml",
     "hub.duckdb",
@@ -113,6 +124,14 @@ def demo_agent_config(settings: DemoSettings, token_file: Path) -> dict[str, Any
                 "category": "equipment",
             },
             {
+                "kind": "state",
+                "name": "press-state",
+                "tag": "press.state",
+                "states": [2],
+                "min_duration": "2s",
+                "category": "equipment",
+            },
+            {
                 "kind": "drift",
                 "name": "oven-zone2-drift",
                 "tag": "oven.zone2",
@@ -181,7 +200,8 @@ def _wait_healthy(url: str, processes: _Processes, timeout: float = 30.0) -> Non
 
 def _prepare(settings: DemoSettings) -> tuple[Path, Path, dict[str, str]]:
     """Fresh demo files, users and an agent token; returns the two configs and the logins."""
-    from hub.admin import add_user, create_agent_token
+    from hub.admin import add_user, create_agent_token, set_pin
+    from hub.governance.admin import set_full_name
 
     data = settings.data.resolve()
     data.mkdir(parents=True, exist_ok=True)
@@ -190,20 +210,28 @@ def _prepare(settings: DemoSettings) -> tuple[Path, Path, dict[str, str]]:
 
     db = data / "hub.duckdb"
     logins = {}
-    for username, role in DEMO_USERS:
+    for username, role, full_name in DEMO_USERS:
         password = secrets.token_urlsafe(9)
-        add_user(db, username, role, password, sites=[], areas=[])
+        areas = [PANEL_AREA] if username.startswith("panel-") else []
+        add_user(db, username, role, password, sites=[], areas=areas)
+        if role in ("maintenance", "supervisor"):
+            pin = f"{secrets.randbelow(10**6):06d}"
+            set_pin(db, username, pin)
+            password = f"{password} pin {pin}"
+        set_full_name(db, username, full_name)
         logins[username] = password
     token_file = data / "agent.token"
     token_file.touch(mode=0o600)
     token_file.write_text(create_agent_token(db, AGENT_ID) + "\n")
 
+    hub: dict[str, Any] = {
+        "listen": {"host": HOST, "port": settings.hub_port},
+        "storage": {"path": str(db)},
+    }
+    if PLAYBOOKS.is_dir():  # a checkout: the shipped scenarios run in the demo too
+        hub["playbooks"] = {"path": str(PLAYBOOKS)}
     hub_config = data / "hub.yaml"
-    hub_config.write_text(
-        yaml.safe_dump(
-            {"listen": {"host": HOST, "port": settings.hub_port}, "storage": {"path": str(db)}}
-        )
-    )
+    hub_config.write_text(yaml.safe_dump(hub))
     agent_config = data / "agent.yaml"
     agent_config.write_text(
         yaml.safe_dump(demo_agent_config(settings, token_file), sort_keys=False)
@@ -253,6 +281,10 @@ def _banner(hub_url: str, control_url: str, logins: dict[str, str], s: DemoSetti
     lines = [
         "",
         "Floorgate demo is running (Ctrl-C stops it).",
+        f"  HMI alarm panel   {hub_url}/hmi  (log in as panel-press; acknowledge with a PIN)",
+        f"  approvals inbox   {hub_url}/approvals",
+        f"  planner board     {hub_url}/planner",
+        f"  audit trail       {hub_url}/audit",
         f"  hub API docs      {hub_url}/docs",
         f"  alarms (API)      {hub_url}/api/v1/alarms",
         f"  agent panel       http://{HOST}:{s.panel_port}/alarms  (and /metrics)",

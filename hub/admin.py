@@ -30,3 +30,14 @@ def create_agent_token(db_path: Path, agent_id: str) -> str:
     """Issue a token for ``agent_id``, replacing its older one; shown now, never again."""
     with open_connection(db_path) as conn:
         return run_in_transaction(conn, lambda c: service.issue_agent_token(c, agent_id, utc_now()))
+
+
+def set_pin(db_path: Path, username: str, pin: str) -> None:
+    """Give a user the personal PIN they identify with at an HMI panel (6 to 12 digits).
+
+    Raises:
+        ValueError: not 6 to 12 digits, or no such user.
+    """
+    pin_hash = service.prepare_pin(pin)
+    with open_connection(db_path) as conn:
+        run_in_transaction(conn, lambda c: service.store_pin(c, username, pin_hash, utc_now()))

@@ -20,19 +20,35 @@ from pydantic.json_schema import models_json_schema
 from hub.alarms import service as alarms_service
 from hub.alarms import timer as shelve_timer
 from hub.alarms.endpoints import router as alarms_router
+from hub.approvals.endpoints import router as approvals_router
 from hub.audit.endpoints import router as audit_router
 from hub.auth.endpoints import router as auth_router
 from hub.config import HubConfig
+from hub.constraints import runtime as feeds_runtime
+from hub.constraints.endpoints import router as constraints_router
 from hub.deps import Clock, DbDep, Resources
-from hub.errors import HubError, render_error
+from hub.errors import BadRequest, HubError, error_responses, render_error
+from hub.external.endpoints import router as external_router
+from hub.governance import runtime as governance_runtime
+from hub.governance.endpoints import router as delegations_router
+from hub.holds.endpoints import router as holds_router
 from hub.ingest.endpoints import OPENAPI_MODELS
 from hub.ingest.endpoints import router as ingest_router
+from hub.kpis.endpoints import router as kpis_router
 from hub.ops.access_log import AccessLog
 from hub.ops.endpoints import router as ops_router
+from hub.pages.api import router as pages_api_router
+from hub.pages.endpoints import STATIC_URL, static_files
+from hub.pages.endpoints import router as pages_router
+from hub.plans.endpoints import OPENAPI_MODELS as PLAN_MODELS
+from hub.plans.endpoints import router as plans_router
+from hub.playbooks.endpoints import router as playbooks_router
 from hub.storage import Database, schema_version
 from hub.streams.bus import AlarmBus
 from hub.streams.endpoints import router as streams_router
+from hub.tasks.endpoints import router as tasks_router
 from hub.values.endpoints import router as values_router
+from hub.webhooks.endpoints import router as webhooks_router
 from protocols.wire import WIRE_VERSION, utc_now
 
 logger = logging.getLogger(__name__)
@@ -69,7 +85,13 @@ def create_app(config: HubConfig, *, clock: Clock = utc_now) -> FastAPI:
                 name="shelve-timer",
             )
             try:
-                yield {"resources": resources}
+                # Playbooks load (an invalid file stops the start) and due SLA timers fire here.
+                async with (
+                    governance_runtime.running(db, clock, config.playbooks) as governance,
+                    # Feeds: constraint derivation and stream, agent plan/hold sync, webhooks.
+                    feeds_runtime.running(db, clock, config) as feeds,
+                ):
+                    yield {"resources": resources, "governance": governance, "feeds": feeds}
             finally:
                 # The lifespan owns the task: it ends before the database it uses closes.
                 timer.cancel()
@@ -87,7 +109,9 @@ def create_app(config: HubConfig, *, clock: Clock = utc_now) -> FastAPI:
         generate_unique_id_function=_operation_id,
         exception_handlers={HubError: render_error, RequestValidationError: render_error},
     )
-    api = APIRouter(prefix=API_PREFIX)
+    # Any route with a body answers 400 when the body is not even JSON (bad UTF-8, say):
+    # Starlette's parser refuses it before validation, so every route documents it here.
+    api = APIRouter(prefix=API_PREFIX, responses=error_responses(BadRequest))
     api.include_router(auth_router)
     api.include_router(ingest_router)
     # Before the alarms router: /alarms/stream must not be read as /alarms/{alarm_id}.
@@ -95,8 +119,21 @@ def create_app(config: HubConfig, *, clock: Clock = utc_now) -> FastAPI:
     api.include_router(alarms_router)
     api.include_router(values_router)
     api.include_router(audit_router)
+    api.include_router(tasks_router)
+    api.include_router(approvals_router)
+    api.include_router(delegations_router)
+    api.include_router(playbooks_router)
+    api.include_router(pages_api_router)
+    api.include_router(plans_router)
+    api.include_router(holds_router)
+    api.include_router(constraints_router)
+    api.include_router(webhooks_router)
+    api.include_router(external_router)
+    api.include_router(kpis_router)
     app.include_router(api)
     app.include_router(ops_router)
+    app.include_router(pages_router)
+    app.mount(STATIC_URL, static_files(), name="static")
     if config.logs.json_requests:
         app.add_middleware(AccessLog)
 
@@ -106,7 +143,7 @@ def create_app(config: HubConfig, *, clock: Clock = utc_now) -> FastAPI:
         await db.read(schema_version)
         return {"status": "ok"}
 
-    _add_openapi_models(app, OPENAPI_MODELS)
+    _add_openapi_models(app, (*OPENAPI_MODELS, *PLAN_MODELS))
     return app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,6 +46,61 @@ class LogsConfig(_Config):
     """One JSON line per HTTP request on the ``hub.access`` logger."""
 
 
+class PlaybooksConfig(_Config):
+    path: Path | None = None
+    """A folder of playbook YAML files (``*.yaml``, ``*.yml``); none means no playbooks run."""
+    timer_poll_seconds: float = Field(default=1, gt=0)
+    """How often the governance pump looks for new alarm raises, agent command results and
+    due SLA timers (every inbox read and decision also catches up first)."""
+
+
+ConstraintStatus = Literal["available", "reduced", "unavailable", "lot_held"]
+
+
+class ConstraintRule(_Config):
+    """Alarms that put a constraint on the floor while they are active (first match wins)."""
+
+    rules: list[str] = Field(default_factory=list)
+    """Alarm rule patterns (``fnmatch``, e.g. ``*.stopped``); empty: any rule."""
+    categories: list[str] = Field(default_factory=list)
+    """Alarm categories; empty: any category."""
+    status: ConstraintStatus
+    capacity_impact_percent: float | None = Field(default=None, ge=0, le=100)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+def _default_constraint_rules() -> list[ConstraintRule]:
+    # The agent's plan_deviation rule raises NAME.stopped and NAME.behind; state rules that
+    # watch a machine-down state are conventionally named "...-down".
+    return [
+        ConstraintRule(
+            rules=["*.stopped", "*-down", "*_down", "*.down"],
+            status="unavailable",
+            capacity_impact_percent=100,
+            reason="equipment down",
+        ),
+        ConstraintRule(rules=["*.behind"], status="reduced", reason="rate behind plan"),
+    ]
+
+
+class FeedsConfig(_Config):
+    poll_seconds: float = Field(default=1, gt=0)
+    """How often the feeds pump derives constraints from alarms and holds, publishes constraint
+    changes and sends plans and hold lists to agents it has not brought up to date."""
+    constraint_rules: list[ConstraintRule] = Field(default_factory=_default_constraint_rules)
+
+
+class WebhooksConfig(_Config):
+    poll_seconds: float = Field(default=1, gt=0)
+    """How often the sender looks for due deliveries (a new event also wakes it)."""
+    timeout_seconds: float = Field(default=10, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    """A delivery that fails this many times is marked ``failed`` (kept in the log)."""
+    backoff_seconds: float = Field(default=5, gt=0)
+    """The wait before the first retry; it doubles per attempt, up to ``max_backoff_seconds``."""
+    max_backoff_seconds: float = Field(default=3600, gt=0)
+
+
 class TlsConfig(_Config):
     certfile: Path
     keyfile: Path
@@ -59,4 +115,7 @@ class HubConfig(_Config):
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
     streams: StreamsConfig = Field(default_factory=StreamsConfig)
     logs: LogsConfig = Field(default_factory=LogsConfig)
+    playbooks: PlaybooksConfig = Field(default_factory=PlaybooksConfig)
+    feeds: FeedsConfig = Field(default_factory=FeedsConfig)
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     tls: TlsConfig | None = None

@@ -35,6 +35,20 @@ _SHELVE = frozenset({Role.OPERATOR, Role.MAINTENANCE, Role.SUPERVISOR, Role.ADMI
 _SUPPRESS = frozenset({Role.SUPERVISOR, Role.ADMIN})
 _AUDIT_READ = frozenset({Role.QUALITY, Role.SUPERVISOR, Role.ADMIN})
 _AUDIT_VERIFY = frozenset({Role.SUPERVISOR, Role.ADMIN})
+_PLAYBOOK_ADMIN = frozenset({Role.SUPERVISOR, Role.ADMIN})
+# Operators raise alarms at the panel; starting and closing governed runs is for the functions.
+_START_RUN = _EVERY_ROLE - {Role.OPERATOR}
+_RESOLVE_RUN = _EVERY_ROLE - {Role.OPERATOR}
+# Feeds (issue 6): plans and holds are planners' and quality's; outside systems post with the
+# session of a function account; webhook subscriptions carry a secret, so only the accountable.
+_PLAN = frozenset({Role.PLANNER, Role.SUPERVISOR, Role.ADMIN})
+_HOLD = frozenset({Role.QUALITY, Role.SUPERVISOR, Role.ADMIN})
+_END_CONSTRAINT = frozenset(
+    {Role.PLANNER, Role.MAINTENANCE, Role.PRODUCTION, Role.SUPERVISOR, Role.ADMIN}
+)
+_EXTERNAL = _EVERY_ROLE - {Role.OPERATOR, Role.MAINTENANCE}
+_WEBHOOK_ADMIN = frozenset({Role.SUPERVISOR, Role.ADMIN})
+_WEBHOOK_LOG = frozenset({Role.PLANNER, Role.SUPERVISOR, Role.ADMIN})
 
 OPEN = Rule(Access.OPEN)
 AGENT = Rule(Access.AGENT)
@@ -65,6 +79,59 @@ POLICY: dict[str, Rule] = {
     "return_alarm_to_service": users(_SUPPRESS),  # POST /api/v1/alarms/{alarm_id}/in-service
     "list_audit": users(_AUDIT_READ),  # GET /api/v1/audit
     "verify_audit": users(_AUDIT_VERIFY),  # GET /api/v1/audit/verify
+    # Pages (hub/pages): the HTML shells hold no data, so they are open; their API is not.
+    "pages_home": OPEN,  # GET / (redirects to /login)
+    "login_page": OPEN,  # GET /login
+    "hmi_page": OPEN,  # GET /hmi
+    "approvals_page": OPEN,  # GET /approvals
+    "planner_page": OPEN,  # GET /planner
+    "audit_page": OPEN,  # GET /audit
+    "whoami": users(_EVERY_ROLE),  # GET /api/v1/me
+    "set_my_pin": users(_EVERY_ROLE),  # PUT /api/v1/me/pin
+    "hmi_status": users(_EVERY_ROLE),  # GET /api/v1/pages/hmi
+    "occurrence_chain": users(_AUDIT_READ),  # GET /api/v1/pages/chain/{alarm_id}
+    "planner_chart": users(_EVERY_ROLE),  # GET /api/v1/pages/planner/chart
+    # The panel's session calls; the person named in the body must hold an _ACK/_SHELVE role.
+    "ack_alarm_on_behalf": users(_ACK),  # POST /api/v1/alarms/{alarm_id}/ack-on-behalf
+    "shelve_alarm_on_behalf": users(_SHELVE),  # POST /api/v1/alarms/{alarm_id}/shelve-on-behalf
+    # Governance: every role may hold tasks and approvals; the services check assignment,
+    # delegation, escalation and separation of duties per object.
+    "list_tasks": users(_EVERY_ROLE),  # GET /api/v1/tasks
+    "get_task": users(_EVERY_ROLE),  # GET /api/v1/tasks/{task_id}
+    "complete_task": users(_EVERY_ROLE),  # POST /api/v1/tasks/{task_id}/complete
+    "skip_task": users(_EVERY_ROLE),  # POST /api/v1/tasks/{task_id}/skip
+    "list_approvals": users(_EVERY_ROLE),  # GET /api/v1/approvals
+    "get_approval": users(_EVERY_ROLE),  # GET /api/v1/approvals/{approval_id}
+    "decide_approval": users(_EVERY_ROLE),  # POST /api/v1/approvals/{approval_id}/decide
+    "list_delegations": users(_EVERY_ROLE),  # GET /api/v1/delegations
+    "create_delegation": users(_EVERY_ROLE),  # POST /api/v1/delegations
+    "revoke_delegation": users(_EVERY_ROLE),  # POST /api/v1/delegations/{delegation_id}/revoke
+    "list_playbooks": users(_EVERY_ROLE),  # GET /api/v1/playbooks
+    "reload_playbooks": users(_PLAYBOOK_ADMIN),  # POST /api/v1/playbooks/reload
+    "list_runs": users(_EVERY_ROLE),  # GET /api/v1/runs
+    "get_run": users(_EVERY_ROLE),  # GET /api/v1/runs/{run_id}
+    "start_run": users(_START_RUN),  # POST /api/v1/runs
+    "resolve_run": users(_RESOLVE_RUN),  # POST /api/v1/runs/{run_id}/resolve
+    # Feeds (issue 6): plans, holds, constraints, webhooks, external inputs, KPIs.
+    "upload_plan": users(_PLAN),  # POST /api/v1/plans (JSON or CSV)
+    "list_plans": users(_EVERY_ROLE),  # GET /api/v1/plans
+    "change_holds": users(_HOLD),  # POST /api/v1/holds
+    "list_holds": users(_EVERY_ROLE),  # GET /api/v1/holds
+    "list_constraints": users(_EVERY_ROLE),  # GET /api/v1/constraints
+    "stream_constraints": users(_EVERY_ROLE),  # GET /api/v1/constraints/stream (SSE)
+    "get_constraint": users(_EVERY_ROLE),  # GET /api/v1/constraints/{constraint_id}
+    "end_constraint": users(_END_CONSTRAINT),  # POST /api/v1/constraints/{constraint_id}/end
+    "create_webhook": users(_WEBHOOK_ADMIN),  # POST /api/v1/webhooks/subscriptions
+    "list_webhooks": users(_WEBHOOK_ADMIN),  # GET /api/v1/webhooks/subscriptions
+    "update_webhook": users(_WEBHOOK_ADMIN),  # PATCH /api/v1/webhooks/subscriptions/{id}
+    "list_webhook_deliveries": users(_WEBHOOK_LOG),  # GET /api/v1/webhooks/deliveries
+    "submit_recommendation": users(_EXTERNAL),  # POST /api/v1/recommendations
+    "list_recommendations": users(_EVERY_ROLE),  # GET /api/v1/recommendations
+    "post_inventory": users(_EXTERNAL),  # POST /api/v1/inventory
+    "list_inventory": users(_EVERY_ROLE),  # GET /api/v1/inventory
+    "post_supply": users(_EXTERNAL),  # POST /api/v1/supply
+    "list_supply": users(_EVERY_ROLE),  # GET /api/v1/supply
+    "get_kpis": users(_EVERY_ROLE),  # GET /api/v1/kpis
 }
 """Operation id -> who may call it. The app uses endpoint names as OpenAPI operation ids, so
 the published document and this table use the same keys."""

@@ -88,3 +88,28 @@ def token_agent(conn: Connection, token_hash: str) -> str | None:
 def token_exists(conn: Connection, agent_id: str) -> bool:
     row = conn.execute("SELECT 1 FROM agent_tokens WHERE agent_id = ?", [agent_id]).fetchone()
     return row is not None
+
+
+def get_pin_hash(conn: Connection, username: str) -> str | None:
+    """The user's PIN hash; None if the user has no PIN (or does not exist)."""
+    row = conn.execute("SELECT pin_hash FROM users WHERE username = ?", [username]).fetchone()
+    return str(row[0]) if row and row[0] is not None else None
+
+
+def set_pin_hash(conn: Connection, username: str, pin_hash: str | None) -> bool:
+    """Store (or with None, remove) the user's PIN hash; False if there is no such user."""
+    row = conn.execute(
+        "UPDATE users SET pin_hash = ? WHERE username = ? RETURNING username", [pin_hash, username]
+    ).fetchone()
+    return row is not None
+
+
+def count_audited(conn: Connection, action: str, object_id: str, since: datetime) -> int:
+    """Audit records of ``action`` on the user ``object_id`` since ``since`` (failed attempts to
+    identify: the audit is where they are kept, so a lockout survives a restart)."""
+    row = conn.execute(
+        "SELECT count(*) FROM audit_log WHERE action = ? AND object_type = 'user'"
+        " AND object_id = ? AND recorded_at >= ?",
+        [action, object_id, since],
+    ).fetchone()
+    return int(row[0]) if row else 0

@@ -18,7 +18,7 @@ from hub.auth.credentials import (
 )
 from hub.auth.repository import UserRow
 from hub.auth.schemas import LoginReply, Role, User
-from hub.errors import Unauthorized
+from hub.errors import HubError, Unauthorized, Unprocessable
 from hub.storage import Connection, Database
 from protocols.wire import is_agent_id
 
@@ -145,3 +145,146 @@ async def user_for_token(db: Database, token: str, now: datetime) -> User | None
 async def agent_for_token(db: Database, token: str) -> str | None:
     digest = token_hash(token)
     return await db.read(lambda cur: repository.token_agent(cur, digest))
+
+
+# Personal PINs: a technician identifies at a shared panel (whose session is the panel's own).
+MIN_PIN_LENGTH = 6
+MAX_PIN_LENGTH = 12
+IDENTIFY_MAX_FAILURES = 5
+"""Failed identifications of one person within ``IDENTIFY_LOCKOUT`` before PINs are refused."""
+IDENTIFY_LOCKOUT = timedelta(minutes=15)
+_BAD_IDENTITY = "invalid user name, PIN or password"
+
+
+class TooManyAttempts(HubError):
+    """Too many failed identifications of one person: guessing a short PIN is stopped here."""
+
+    status_code = 429
+    description = "Too many failed attempts; wait before trying again"
+
+
+def prepare_pin(pin: str) -> str:
+    """Validate a PIN and hash it with the password scheme (slow: outside any transaction).
+
+    Raises:
+        ValueError: not 6 to 12 digits.
+    """
+    if not (pin.isascii() and pin.isdigit() and MIN_PIN_LENGTH <= len(pin) <= MAX_PIN_LENGTH):
+        raise ValueError(f"a PIN is {MIN_PIN_LENGTH} to {MAX_PIN_LENGTH} digits")
+    return hash_password(pin)
+
+
+def store_pin(
+    conn: Connection, username: str, pin_hash: str, now: datetime, actor: str = CLI_ACTOR
+) -> None:
+    """Set a user's PIN from ``prepare_pin`` output and audit it; run inside a transaction.
+
+    Raises:
+        ValueError: no such user.
+    """
+    had_pin = repository.get_pin_hash(conn, username) is not None
+    if not repository.set_pin_hash(conn, username, pin_hash):
+        raise ValueError(f"no user {username!r}")
+    # Like passwords, neither the PIN nor its hash is audited.
+    audit.record(
+        conn,
+        [
+            AuditEntry(
+                actor=actor,
+                action="user.pin_set",
+                object_type="user",
+                object_id=username,
+                before={"pin": "present" if had_pin else "none"},
+                after={"pin": "present"},
+            )
+        ],
+        now,
+    )
+
+
+async def set_own_pin(db: Database, user: User, password: str, pin: str, now: datetime) -> None:
+    """A signed-in user sets their PIN, re-entering their password.
+
+    Raises:
+        Unauthorized: wrong password.
+        Unprocessable: the PIN is not 6 to 12 digits.
+    """
+    row = await db.read(lambda cur: repository.get_user(cur, user.username))
+    stored = row.password_hash if row else dummy_password_hash()
+    if not await asyncio.to_thread(verify_password, password, stored):
+        failed = _login_entry("pin_change.failed", user.username)
+        await db.write(lambda conn: audit.record(conn, [failed], now))
+        raise Unauthorized("invalid password")
+    try:
+        pin_hash = await asyncio.to_thread(prepare_pin, pin)
+    except ValueError as exc:
+        raise Unprocessable(f"pin: {exc}") from exc
+    actor = user_actor(user.username)
+    await db.write(lambda conn: store_pin(conn, user.username, pin_hash, now, actor))
+
+
+async def identify(
+    db: Database,
+    username: str,
+    secret: str,
+    *,
+    at: str,
+    purpose: str,
+    subject: str | None = None,
+    site: str | None = None,
+    area: str | None = None,
+    now: datetime,
+) -> User:
+    """The person who identifies with their PIN or password at a shared panel.
+
+    Both the PIN and the password are checked (or dummies, for an unknown name or no PIN), so
+    every failure takes the same time. Every outcome is audited: the success with the person as
+    actor and ``at`` (the panel's actor) in its data, the failure with the panel as actor.
+
+    Args:
+        at: the actor of the session the person identifies through (the panel device).
+        purpose: what the identification is for, e.g. ``alarm.ack``.
+        subject: the object it is for, e.g. ``alarm:12``.
+        site, area: where the subject is (the records are scoped like it).
+
+    Raises:
+        TooManyAttempts: ``IDENTIFY_MAX_FAILURES`` failures for this name within
+            ``IDENTIFY_LOCKOUT``.
+        Unauthorized: unknown name, or neither the PIN nor the password matches.
+    """
+
+    def lookup(cur: Connection) -> tuple[UserRow | None, str | None, int]:
+        failures = repository.count_audited(
+            cur, "identity.failed", username, now - IDENTIFY_LOCKOUT
+        )
+        return repository.get_user(cur, username), repository.get_pin_hash(cur, username), failures
+
+    row, pin_hash, failures = await db.read(lookup)
+    if failures >= IDENTIFY_MAX_FAILURES:
+        raise TooManyAttempts(
+            f"too many failed attempts for {username!r}; try again later or ask a supervisor"
+        )
+
+    def check() -> bool:
+        pin_ok = verify_password(secret, pin_hash or dummy_password_hash())
+        password_ok = verify_password(secret, row.password_hash if row else dummy_password_hash())
+        return row is not None and ((pin_ok and pin_hash is not None) or password_ok)
+
+    ok = await asyncio.to_thread(check)
+    entry = AuditEntry(
+        actor=user_actor(username) if ok else at,
+        action="identity.verified" if ok else "identity.failed",
+        object_type="user",
+        object_id=username,
+        data={"at": at, "purpose": purpose, "subject": subject},
+        site=site,
+        area=area,
+    )
+    await db.write(lambda conn: audit.record(conn, [entry], now))
+    if not ok or row is None:
+        raise Unauthorized(_BAD_IDENTITY)
+    return _to_user(row)
+
+
+def has_pin(conn: Connection, username: str) -> bool:
+    return repository.get_pin_hash(conn, username) is not None

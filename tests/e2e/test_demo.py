@@ -49,7 +49,9 @@ def test_demo_raises_an_alarm_at_the_hub_and_stops_cleanly(tmp_path: Path) -> No
     assert result.returncode == 0, out + result.stderr
     assert f"http://127.0.0.1:{ports['--hub-port']}/docs" in out
     assert re.search(r"^    user admin password \S{8,}$", out, re.MULTILINE)
-    assert re.search(r"^    user maint password \S{8,}$", out, re.MULTILINE)
+    assert re.search(r"^    user maint password \S{8,} pin \d{6}$", out, re.MULTILINE)
+    assert re.search(r"^    user panel-press password \S{8,}$", out, re.MULTILINE)
+    assert f"http://127.0.0.1:{ports['--hub-port']}/hmi" in out
     found = re.search(r"alarm at the hub after ([\d.]+) s: press\.temperature = ([\d.]+)", out)
     assert found, out
     assert float(found.group(1)) < 30

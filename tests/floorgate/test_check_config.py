@@ -114,7 +114,7 @@ BAD = [
     pytest.param(
         {"speed": 3},
         "cannot tell what this configures: an agent config has agent_id, a hub config has "
-        f"any of {', '.join(sorted(HubConfig.model_fields))}",
+        f"any of {', '.join(sorted(HubConfig.model_fields))}, a playbook has match and steps",
         id="unknown-kind",
     ),
 ]
@@ -195,3 +195,22 @@ def test_devices_on_one_serial_line_must_agree(tmp_path: Path) -> None:
         f"{path}: sources[1].serial: line /dev/ttyUSB0 is set up differently in sources[0]: "
         "every device on one line must use the same settings"
     )
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (EXAMPLES / "playbooks").glob("*.yaml")))
+def test_example_playbooks_are_valid(name: str) -> None:
+    path = EXAMPLES / "playbooks" / name
+    result = check(path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{path}: valid playbook config"
+
+
+def test_bad_playbook_names_the_key(tmp_path: Path) -> None:
+    data = yaml.safe_load((EXAMPLES / "playbooks" / "machine-down.yaml").read_text())
+    data["steps"][0]["steps"][0]["due"] = "soon"
+    path = tmp_path / "playbook.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = check(path)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{path}: steps[0].")
+    assert "due" in result.stderr

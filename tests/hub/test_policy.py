@@ -20,7 +20,7 @@ from hub.config import HubConfig
 from tests.hub.conftest import AGENT, T0, USERS, FakeClock, RunningHub, login
 
 ONE_USER_PER_ROLE = {Role(role): name for name, (role, _, _) in reversed(USERS.items())}
-STREAMS = {"stream_alarms"}
+STREAMS = {"stream_alarms", "stream_constraints"}
 """Operations that answer with a never-ending stream: only the status line is read."""
 
 

@@ -26,6 +26,37 @@ TABLES = {
     "commands",
     "current_values",
 }
+# Issue 6, governance (migration 5): playbooks, runs, tasks, approvals, timers.
+TABLES |= {
+    "playbook_versions",
+    "gov_runs",
+    "gov_steps",
+    "gov_tasks",
+    "gov_approvals",
+    "gov_signatures",
+    "gov_timers",
+    "gov_delegations",
+    "gov_actions",
+    "gov_constraints",
+    "gov_holds",
+    "gov_cursor",
+}
+# Issue 6, feeds (migration 6): plans, holds, constraints, webhooks, external inputs.
+TABLES |= {
+    "plan_uploads",
+    "plan_entries",
+    "holds",
+    "agent_feed_sync",
+    "floor_constraints",
+    "constraint_changes",
+    "webhook_subscriptions",
+    "webhook_deliveries",
+    "webhook_attempts",
+    "recommendations",
+    "feed_events",
+    "inventory_positions",
+    "supply_commitments",
+}
 
 
 def tables(conn: Connection) -> set[str]:

@@ -1,0 +1,1 @@
+"""Approvals: single, any-of, all-of and sequential sign-offs with e-signatures."""

@@ -1,0 +1,1 @@
+"""What tasks and approvals share: the run engine, SLA timers, delegations, snapshots, actions."""

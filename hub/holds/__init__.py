@@ -1,0 +1,1 @@
+"""Quality holds on lots, and their releases; the agents of each line get their hold list."""

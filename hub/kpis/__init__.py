@@ -1,0 +1,1 @@
+"""Plan-to-outcome and alarm-load KPIs per site and area."""

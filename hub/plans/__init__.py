@@ -1,0 +1,1 @@
+"""Production plans per line (JSON or CSV uploads), and the plan each agent caches."""

@@ -1,0 +1,1 @@
+"""Playbooks: YAML rules that turn an alarm occurrence into governed, time-bounded work."""

@@ -1,0 +1,1 @@
+"""Outbound webhooks: subscribers, a durable delivery queue, signed POSTs with retries, a log."""

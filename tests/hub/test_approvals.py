@@ -1,0 +1,171 @@
+"""Approvals: e-signatures (password again), separation of duties, assignee refusals, the
+live-data snapshot at opening and at each signature, and the actions on a decision."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.hub.conftest import AGENT, FakeClock
+from tests.hub.governance_helpers import (
+    MINUTE,
+    PRESS_PLAYBOOK,
+    Clients,
+    audit,
+    decide,
+    ingest,
+    items,
+    ok,
+    raised,
+    start_hub,
+    value,
+)
+
+SIGN_OFF = """
+id: sign-off
+name: Four eyes on a recipe change
+match: {rules: ["never"]}
+steps:
+  - id: change
+    kind: approval
+    title: Change the recipe
+    meaning: I approve the recipe change
+    mode: all_of
+    approvers: [{role: quality}, {user: quinn}, {role: planner}, {role: production}]
+"""
+
+
+@pytest.fixture
+def gov(
+    tmp_path: Path,
+    seeded_db: tuple[Path, dict[str, str]],
+    clock: FakeClock,
+    tls_context: ssl.SSLContext,
+) -> Iterator[Clients]:
+    playbooks = {"press.yaml": PRESS_PLAYBOOK, "sign-off.yaml": SIGN_OFF}
+    hub = start_hub(tmp_path, seeded_db[0], clock, tls_context, playbooks)
+    clients = Clients(hub, seeded_db[1][AGENT])
+    yield clients
+    clients.close()
+    hub.stop()
+
+
+def open_release(gov: Clients) -> dict[str, Any]:
+    """Raise the alarm, do both tasks (maria last: she becomes the approval's requester)."""
+    ingest(gov.agent, value(1, "press1.temp", 91.0), value(2, "pack.lot", "LOT-7"), raised(3))
+    quinn, maria = gov("quinn"), gov("maria")
+    [check] = items(quinn, "/api/v1/tasks")
+    ok(quinn.post(f"/api/v1/tasks/{check['id']}/complete", json={}))
+    gov.hub.clock.advance(MINUTE)
+    [inspect] = items(maria, "/api/v1/tasks")
+    ok(maria.post(f"/api/v1/tasks/{inspect['id']}/complete", json={}))
+    [approval] = items(gov("ada"), "/api/v1/approvals", assigned="scope")
+    return approval
+
+
+def test_sequential_signatures_with_refusals_audited(gov: Clients) -> None:
+    approval = open_release(gov)
+    assert (approval["requested_by"], approval["open_slots"]) == ("maria", [0])
+    assert {v["tag"] for v in approval["snapshot"]} == {"press1.temp", "pack.lot"}
+    assert all(v["age_seconds"] >= 0 for v in approval["snapshot"])
+    quinn, pete = gov("quinn"), gov("pete")
+    assert [a["id"] for a in items(quinn, "/api/v1/approvals")] == [approval["id"]]
+    assert items(pete, "/api/v1/approvals") == []  # not pete's turn yet
+
+    wrong = decide(quinn, approval["id"], password="not my password")
+    assert wrong.status_code == 401 and "re-authentication" in wrong.json()["detail"]
+    early = decide(pete, approval["id"])
+    assert early.status_code == 403 and "rule assignee" in early.json()["detail"]
+
+    first = ok(decide(quinn, approval["id"]))
+    assert (first["status"], first["version"], first["open_slots"]) == ("pending", 2, [1])
+    [signature] = first["signatures"]
+    assert (signature["user_id"], signature["full_name"], signature["slot"]) == (
+        "quinn",
+        "Quinn Quality",
+        0,
+    )
+    assert signature["meaning"] == "I approve running the press under deviation"
+    assert {v["tag"] for v in signature["snapshot"]} == {"press1.temp", "pack.lot"}
+
+    done = ok(decide(pete, approval["id"]))
+    assert (done["status"], done["decision_source"]) == ("approved", "signature")
+
+    records = audit(gov("ada"), object_type="approval", object_id=str(approval["id"]))
+    refused = [(r["actor"], r["reason"]) for r in records if r["action"].endswith("refused")]
+    assert refused == [
+        ("user:quinn", "rule re-authentication: the password does not match"),
+        ("user:pete", RULE_ASSIGNEE),
+    ]
+    # The signature is bound to the hash chain: its audit record carries the record hash.
+    [signed] = [r for r in records if r["seq"] == signature["audit_seq"]]
+    assert signed["action"] == "approval.signed"
+    assert signed["data"]["record_hash"] == signature["record_hash"]
+    assert signed["data"]["signature"]["evidence_hash"] == signature["evidence_hash"]
+    assert ok(gov("ada").get("/api/v1/audit/verify"))["ok"] is True
+
+
+RULE_ASSIGNEE = (
+    "rule assignee: only an approver, a delegate or an escalation target may sign this approval"
+)
+
+
+def test_an_approved_write_goes_to_the_agent_which_may_refuse_it(gov: Clients) -> None:
+    approval = open_release(gov)
+    ok(decide(gov("quinn"), approval["id"]))
+    ok(decide(gov("pete"), approval["id"]))
+    reply = ingest(gov.agent, value(10, "press1.temp", 80.0))
+    [write] = [c for c in reply["commands"] if c["kind"] == "write"]
+    assert (write["payload"]["tag"], write["payload"]["value"]) == ("press1.setpoint", 75)
+    # The agent does not declare the tag writable: it refuses and says so.
+    result = {
+        "command_id": write["command_id"],
+        "kind": "write",
+        "ok": False,
+        "detail": "tag 'press1.setpoint' is not writable at this agent",
+    }
+    answer = {"type": "command.result", "tag": None, "value": None, "context": result}
+    ingest(gov.agent, value(11, "press1.temp", 80.0) | answer)
+    run = ok(gov("ada").get(f"/api/v1/runs/{approval['run_id']}"))
+    [action] = run["actions"][-1:]
+    assert (action["kind"], action["status"], action["detail"]) == (
+        "write_tag",
+        "failed",
+        "tag 'press1.setpoint' is not writable at this agent",
+    )
+    assert run["outcome"]["seconds_to_decide"] is not None
+    assert "action.failed" in [r["action"] for r in audit(gov("ada"), object_type="action")]
+
+
+def test_separation_of_duties(gov: Clients) -> None:
+    pia, quinn, pete = gov("pia"), gov("quinn"), gov("pete")
+    run = ok(pia.post("/api/v1/runs", json={"playbook_id": "sign-off", "reason": "new recipe"}))
+    [approval] = run["approvals"]
+    assert approval["requested_by"] == "pia"
+    own = decide(pia, approval["id"])
+    assert own.status_code == 403
+    assert own.json()["detail"] == (
+        "rule separation-of-duties: whoever raised or requested cannot sign it"
+    )
+    ok(decide(quinn, approval["id"]))  # the quality entry
+    twice = decide(quinn, approval["id"])  # quinn is also named in the second entry
+    assert twice.status_code == 403
+    assert "one person cannot sign two steps" in twice.json()["detail"]
+    ok(decide(pete, approval["id"]))
+    assert ok(gov("ada").get(f"/api/v1/approvals/{approval['id']}"))["open_slots"] == [1, 2]
+    reasons = [
+        r["reason"]
+        for r in audit(gov("ada"), object_type="approval")
+        if r["action"] == "approval.signature_refused"
+    ]
+    assert len(reasons) == 2 and all("separation-of-duties" in r for r in reasons)
+
+
+def test_the_requester_of_an_approval_is_whoever_did_the_step_before(gov: Clients) -> None:
+    approval = open_release(gov)
+    refused = decide(gov("maria"), approval["id"])  # maria is not quality anyway
+    assert refused.status_code == 403
