@@ -91,28 +91,7 @@ async def complete(governance: Governance, user: User, task_id: int, note: str |
             _audit_refusal(conn, run, task, actor, "task.complete_refused", refusal, now)
             return Task.of(task, via), refusal
         assert via is not None
-        task.status, task.completed_at, task.completed_by, task.note = (
-            "done",
-            now,
-            user.username,
-            note,
-        )
-        repository.update(conn, task)
-        timers.cancel(conn, "task", task.id, now)
-        audit.record(
-            conn,
-            now,
-            actor=actor,
-            action="task.completed",
-            object_type="task",
-            object_id=task.id,
-            run=run,
-            before={"status": "open"},
-            after={"status": "done"},
-            reason=note,
-            data={"via": via, "step_id": task.step_id},
-        )
-        engine.finish_step(conn, run, task.step_id, "done", "completed", now)
+        _close(conn, run, task, via, user, actor, "done", note, now)
         return Task.of(task, via), None
 
     return await _commit_or_raise(governance, work)
@@ -135,31 +114,47 @@ async def skip(governance: Governance, user: User, task_id: int, reason: str) ->
         if refusal is not None:
             _audit_refusal(conn, run, task, actor, "task.skip_refused", refusal, now)
             return Task.of(task, via), refusal
-        task.status, task.completed_at, task.completed_by, task.note = (
-            "skipped",
-            now,
-            user.username,
-            reason,
-        )
-        repository.update(conn, task)
-        timers.cancel(conn, "task", task.id, now)
-        audit.record(
-            conn,
-            now,
-            actor=actor,
-            action="task.skipped",
-            object_type="task",
-            object_id=task.id,
-            run=run,
-            before={"status": "open"},
-            after={"status": "skipped"},
-            reason=reason,
-            data={"via": via, "step_id": task.step_id},
-        )
-        engine.finish_step(conn, run, task.step_id, "skipped", "skipped", now)
+        assert via is not None
+        _close(conn, run, task, via, user, actor, "skipped", reason, now)
         return Task.of(task, via), None
 
     return await _commit_or_raise(governance, work)
+
+
+_CLOSING = {"done": ("task.completed", "completed"), "skipped": ("task.skipped", "skipped")}
+"""status -> (audit action, how the step finished)."""
+
+
+def _close(
+    conn: Connection,
+    run: Run,
+    task: TaskRow,
+    via: str,
+    user: User,
+    actor: str,
+    status: str,
+    note: str | None,
+    now: datetime,
+) -> None:
+    """Close an open task as done or skipped: store, stop its timers, audit, finish its step."""
+    action, how = _CLOSING[status]
+    task.status, task.completed_at, task.completed_by, task.note = status, now, user.username, note
+    repository.update(conn, task)
+    timers.cancel(conn, "task", task.id, now)
+    audit.record(
+        conn,
+        now,
+        actor=actor,
+        action=action,
+        object_type="task",
+        object_id=task.id,
+        run=run,
+        before={"status": "open"},
+        after={"status": status},
+        reason=note,
+        data={"via": via, "step_id": task.step_id},
+    )
+    engine.finish_step(conn, run, task.step_id, status, how, now)
 
 
 def _refusal(task: TaskRow, via: str | None) -> HubError | None:

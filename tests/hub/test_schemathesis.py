@@ -34,8 +34,9 @@ def test_no_server_error_and_every_status_documented(
             # auth and scope are covered in test_streams and test_constraints.
             "--exclude-path-regex",
             "/stream$",
+            # Generous: a password or PIN check is a deliberate scrypt, and CI shares 2 cores.
             "--request-timeout",
-            "10",
+            "30",
         ],
         capture_output=True,
         text=True,
