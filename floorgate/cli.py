@@ -149,6 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="verify the hash chain offline; exit 1 naming the first bad record"
     )
     _db_option(verify)
+    verify.add_argument(
+        "--anchor",
+        action="append",
+        default=[],
+        metavar="SEQ:HASH",
+        help="a record's hash written down earlier (verify prints one); repeatable",
+    )
     verify.set_defaults(command=_audit_verify)
 
     token = commands.add_parser("token", help="manage agent tokens")
@@ -388,7 +395,7 @@ def _cert_create(args: argparse.Namespace) -> int:
 def _audit_verify(args: argparse.Namespace) -> int:
     from floorgate.audit_cli import verify_command
 
-    return verify_command(args.db)
+    return verify_command(args.db, args.anchor)
 
 
 def _token_create(args: argparse.Namespace) -> int:

@@ -4,14 +4,16 @@ Each record's hash is ``sha256`` over the canonical JSON of every field but the 
 ``prev_hash`` (the hash of the record before) and ``seq`` included. So editing a record changes
 its hash, deleting one leaves a gap in ``seq`` and a broken link, and reordering moves a ``seq``
 that the hash covers. Anyone with write access to the file can still recompute the whole chain:
-the chain makes tampering evident, not impossible (anchor the head hash elsewhere for that).
+the chain makes tampering evident, not impossible. Anchors close that gap: a ``(seq, hash)``
+written down outside the hub (a printout, a ticket, another system) that a rewritten chain cannot
+match without breaking the hash function.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -82,14 +84,31 @@ def record_hash(record: ChainRecord) -> str:
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
-def check_chain(records: Iterable[ChainRecord], head: tuple[int, str] | None) -> ChainCheck:
+def parse_anchor(text: str) -> tuple[int, str]:
+    """``"SEQ:HASH"`` (as printed by verify) -> ``(seq, hash)``; ValueError names what is wrong."""
+    seq_text, sep, digest = text.partition(":")
+    if not sep or not seq_text.isdigit() or int(seq_text) < 1:
+        raise ValueError(f"anchor {text!r}: expected SEQ:HASH with SEQ a record number >= 1")
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError(f"anchor {text!r}: HASH must be 64 lowercase hex digits")
+    return int(seq_text), digest
+
+
+def check_chain(
+    records: Iterable[ChainRecord],
+    head: tuple[int, str] | None,
+    anchors: Mapping[int, str] | None = None,
+) -> ChainCheck:
     """Walk ``records`` in stored ``seq`` order and report the first record that breaks the chain.
 
     Args:
         records: every record, ordered by ``seq``.
         head: ``(seq, hash)`` of the last record as written beside the chain, or None if the
             chain has never been written to; it exposes records cut off the end.
+        anchors: ``{seq: hash}`` written down outside the hub earlier; a record that no longer
+            carries its anchored hash means the chain was rewritten from there on.
     """
+    anchors = anchors or {}
     expected, prev_hash, count = 1, GENESIS_HASH, 0
 
     def bad(seq: int, reason: str) -> ChainCheck:
@@ -104,6 +123,8 @@ def check_chain(records: Iterable[ChainRecord], head: tuple[int, str] | None) ->
             return bad(record.seq, f"prev_hash does not match the hash of record {expected - 1}")
         if record_hash(record) != record.hash:
             return bad(record.seq, "hash does not match the record's content")
+        if record.seq in anchors and anchors[record.seq] != record.hash:
+            return bad(record.seq, "hash differs from the anchor written down for this record")
         prev_hash, expected, count = record.hash, expected + 1, count + 1
     if head is not None and head != (count, prev_hash):
         if head[0] > count:
@@ -113,4 +134,6 @@ def check_chain(records: Iterable[ChainRecord], head: tuple[int, str] | None) ->
         return bad(count, "the hash of the last record differs from the recorded head")
     if head is None and count:
         return bad(1, "records exist but no head was recorded")
+    if anchors and max(anchors) > count:
+        return bad(count + 1, f"anchored record {max(anchors)} is missing")
     return ChainCheck(True, count, None, None, prev_hash if count else None)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
 from hub.audit import service
+from hub.audit.chain import parse_anchor
 from hub.audit.schemas import AuditFilters, AuditRecord, VerifyReply
 from hub.auth.deps import CurrentUser
 from hub.auth.scope import Scope
@@ -37,7 +38,21 @@ async def list_audit(
     return await service.list_records(db, Scope.of(user), filters, after, limit)
 
 
-@router.get("/verify", responses=error_responses(Unauthorized, Forbidden))
-async def verify_audit(user: CurrentUser, db: DbDep) -> VerifyReply:
-    """Recompute the whole chain; ``first_bad`` names the first record that breaks it."""
-    return await service.verify(db)
+@router.get("/verify", responses=error_responses(Unauthorized, Forbidden, Unprocessable))
+async def verify_audit(
+    user: CurrentUser,
+    db: DbDep,
+    anchor: Annotated[
+        list[str] | None,
+        Query(description="`SEQ:HASH` written down earlier (e.g. a past `head`); repeatable"),
+    ] = None,
+) -> VerifyReply:
+    """Recompute the whole chain; ``first_bad`` names the first record that breaks it.
+
+    Write ``records:head`` of an intact reply down outside the hub and pass it back as ``anchor``
+    later: a chain rewritten from scratch cannot match it."""
+    try:
+        anchors = dict(parse_anchor(text) for text in anchor or [])
+    except ValueError as exc:
+        raise Unprocessable(str(exc)) from exc
+    return await service.verify(db, anchors)

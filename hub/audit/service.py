@@ -3,7 +3,7 @@ never changed afterwards (this module offers no update or delete, and neither do
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -66,9 +66,10 @@ def record(conn: Connection, entries: Sequence[AuditEntry], now: datetime) -> li
     return rows
 
 
-def verify_connection(conn: Connection) -> VerifyReply:
-    """Check the whole chain on ``conn`` (a reader cursor, or an offline connection)."""
-    result = check_chain(repository.iter_all(conn), repository.head(conn))
+def verify_connection(conn: Connection, anchors: Mapping[int, str] | None = None) -> VerifyReply:
+    """Check the whole chain on ``conn`` (a reader cursor, or an offline connection), and that
+    each anchored record still carries the hash written down for it."""
+    result = check_chain(repository.iter_all(conn), repository.head(conn), anchors)
     return VerifyReply(
         ok=result.ok,
         records=result.records,
@@ -78,8 +79,8 @@ def verify_connection(conn: Connection) -> VerifyReply:
     )
 
 
-async def verify(db: Database) -> VerifyReply:
-    return await db.read(verify_connection)
+async def verify(db: Database, anchors: Mapping[int, str] | None = None) -> VerifyReply:
+    return await db.read(lambda cur: verify_connection(cur, anchors))
 
 
 async def list_records(

@@ -120,9 +120,20 @@ def test_verify_an_intact_chain(as_user: AsUser, hub: RunningHub, capsys: Any) -
     reply = as_user("sam").get("/api/v1/audit/verify").json()
     assert reply["ok"] is True and reply["first_bad"] is None and reply["reason"] is None
     assert reply["records"] == SEEDED + 1  # sam's login
+    anchor = f"{reply['records']}:{reply['head']}"
+    sam = as_user("sam")
+    assert sam.get("/api/v1/audit/verify", params={"anchor": anchor}).json()["ok"] is True
+    forged = sam.get("/api/v1/audit/verify", params={"anchor": f"2:{'0' * 64}"}).json()
+    assert (forged["ok"], forged["first_bad"]) == (False, 2)
+    assert sam.get("/api/v1/audit/verify", params={"anchor": "2:xyz"}).status_code == 422
     hub.stop()
-    assert verify_command(hub.db_path) == 0
-    assert f"intact: {SEEDED + 1} records, head {reply['head']}" in capsys.readouterr().out
+    assert verify_command(hub.db_path, [anchor]) == 0
+    out = capsys.readouterr().out
+    assert f"intact: {SEEDED + 1} records, head {reply['head']}" in out
+    assert f"anchor (keep it outside the hub): {anchor}" in out
+    assert verify_command(hub.db_path, [f"2:{'0' * 64}"]) == 1
+    assert "BROKEN at record 2: hash differs from the anchor" in capsys.readouterr().out
+    assert verify_command(hub.db_path, ["2:xyz"]) == 2
 
 
 def _edit(conn: duckdb.DuckDBPyConnection) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hub.audit.chain import GENESIS_HASH, ChainRecord, check_chain, record_hash
+from hub.audit.chain import GENESIS_HASH, ChainRecord, check_chain, parse_anchor, record_hash
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -125,3 +125,48 @@ def test_cut_off_end_and_foreign_tail_are_caught_by_the_head() -> None:
 
     no_head = check_chain(records, None)
     assert (no_head.ok, no_head.first_bad) == (False, 1)
+
+
+def rewritten_from_scratch(records: list[ChainRecord]) -> list[ChainRecord]:
+    """What someone with write access to the file can do: change a record and rehash all after."""
+    out: list[ChainRecord] = []
+    prev = GENESIS_HASH
+    for record in records:
+        draft = replace(record, prev_hash=prev, hash="")
+        if record.seq == 2:
+            draft = replace(draft, actor="user:mallory")
+        prev = record_hash(draft)
+        out.append(replace(draft, hash=prev))
+    return out
+
+
+def test_an_anchor_catches_a_chain_rewritten_from_scratch() -> None:
+    original = chain(6)
+    forged = rewritten_from_scratch(original)
+    # The forger also rewrote the head: without an anchor the chain looks intact.
+    assert check_chain(forged, head(forged)).ok
+
+    anchored = check_chain(forged, head(forged), {4: original[3].hash})
+    assert (anchored.ok, anchored.first_bad, anchored.records) == (False, 4, 3)
+    assert "anchor" in (anchored.reason or "")
+    assert check_chain(original, head(original), {4: original[3].hash}).ok
+
+    beyond = check_chain(original[:3], head(original[:3]), {5: original[4].hash})
+    assert (beyond.ok, beyond.first_bad) == (False, 4)
+    assert "anchored record 5 is missing" in (beyond.reason or "")
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("7", "expected SEQ:HASH"),
+        ("0:" + "a" * 64, "expected SEQ:HASH"),
+        ("x:" + "a" * 64, "expected SEQ:HASH"),
+        ("7:" + "a" * 63, "64 lowercase hex"),
+        ("7:" + "A" * 64, "64 lowercase hex"),
+    ],
+)
+def test_a_malformed_anchor_is_refused_with_the_reason(text: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_anchor(text)
+    assert parse_anchor("7:" + "a" * 64) == (7, "a" * 64)
