@@ -17,6 +17,10 @@ after the readings received before the loss. A subscription that sends neither d
 keep-alive for ``watchdog`` seconds also ends ``scans()`` with ``ConnectError``. The agent's
 supervisor then leaves the context (the client, its session and subscriptions are closed; late
 notifications are ignored, so a rebuilt source never duplicates values) and connects again.
+
+A percent deadband is also applied here, per tag, against the variable's EURange (servers often
+ignore or refuse it: ``protocols.opcua_deadband``); a tag whose variable has no EURange is not
+monitored and gets one bad reading that says why.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from protocols.base import (
     WriteRefused,
 )
 from protocols.opcua_config import OpcUaGroup, OpcUaSecurity, OpcUaSource
+from protocols.opcua_deadband import REFUSED_FILTER_STATUS, PercentDeadband, percent_widths
 from protocols.wire import Quality, Scalar, utc_now
 
 log = logging.getLogger(__name__)
@@ -358,6 +363,8 @@ class _Tag:
     """Client handle of its monitored item and index in ``OpcUa._tags``."""
     node_id: ua.NodeId | None = None
     variant_type: ua.VariantType | None = None
+    deadband: PercentDeadband | None = None
+    """The agent-side percent deadband of a subscribed tag (rebuilt with each subscription)."""
 
 
 @dataclass(slots=True)
@@ -678,6 +685,72 @@ class OpcUa:
                 ),
                 DeadbandValue=group.deadband.value,
             )
+        monitored = members
+        if group.deadband is not None and group.deadband.kind == "percent":
+            monitored = await self._percent_deadbands(client, members, group.deadband.value)
+        refused = await self._monitor(client, created.SubscriptionId, group, monitored, data_filter)
+        if refused:
+            # The tags keep their agent-side deadband: only the server's copy of it is gone.
+            log.warning(
+                "%s: group %s: the server refused the percent deadband on %s tags (%s): "
+                "the agent applies it alone",
+                self.name,
+                index,
+                len(refused),
+                ", ".join(sorted(set(refused.values()))),
+            )
+            fallback = [tag for tag in monitored if tag.name in refused]
+            await self._monitor(client, created.SubscriptionId, group, fallback, None)
+
+    async def _percent_deadbands(
+        self, client: Client, members: list[_Tag], percent: float
+    ) -> list[_Tag]:
+        """Give each tag its deadband width from its EURange; the tags that can be monitored.
+
+        A tag whose variable has no usable EURange is not monitored: it gets one bad reading
+        whose ``context["reason"]`` says what is missing (a config mistake must be visible on
+        the tag, not stop the other tags of the source).
+        """
+        usable: list[_Tag] = []
+        unusable: list[Reading] = []
+        now = self._clock()
+        for chunk in _chunks(members):
+            widths = await percent_widths(client, [t.node_id for t in chunk], percent)
+            for tag, width in zip(chunk, widths, strict=True):
+                if isinstance(width, str):
+                    tag.deadband = None
+                    reason = f"node {tag.node} {width}"
+                    unusable.append(
+                        Reading(tag.name, None, Quality.BAD, now, now, {"reason": reason})
+                    )
+                    log.warning("%s: tag %s: %s", self.name, tag.name, reason)
+                else:
+                    tag.deadband = PercentDeadband(width)
+                    usable.append(tag)
+        if unusable and self._inbox is not None:
+            self._inbox.put(unusable)
+        return usable
+
+    async def _monitor(
+        self,
+        client: Client,
+        subscription_id: int,
+        group: OpcUaGroup,
+        members: list[_Tag],
+        data_filter: ua.DataChangeFilter | None,
+    ) -> dict[str, str]:
+        """Create the monitored items of ``members``.
+
+        Returns:
+            Tag name -> status, for the items the server refused because of a percent deadband
+            filter (the caller creates them again without it).
+
+        Raises:
+            ConnectError: The server refused an item for another reason (naming the tag).
+        """
+        interval_ms = group.interval * 1000.0
+        percent = data_filter is not None and data_filter.DeadbandType == ua.DeadbandType.Percent
+        refused: dict[str, str] = {}
         for chunk in _chunks(members):
             items = [
                 ua.MonitoredItemCreateRequest(
@@ -697,17 +770,23 @@ class OpcUa:
             ]
             results = await client.uaclient.create_monitored_items(
                 ua.CreateMonitoredItemsParameters(
-                    SubscriptionId=created.SubscriptionId,
+                    SubscriptionId=subscription_id,
                     TimestampsToReturn=ua.TimestampsToReturn.Both,
                     ItemsToCreate=items,
                 )
             )
             for tag, result in zip(chunk, results, strict=True):
-                if not result.StatusCode.is_good():
-                    raise ConnectError(
-                        f"{self.name}: tag {tag.name}: node {tag.node} cannot be monitored "
-                        f"({result.StatusCode.name})"
-                    )
+                status = result.StatusCode
+                if status.is_good():
+                    continue
+                if percent and status.name in REFUSED_FILTER_STATUS:
+                    refused[tag.name] = status.name
+                    continue
+                raise ConnectError(
+                    f"{self.name}: tag {tag.name}: node {tag.node} cannot be monitored "
+                    f"({status.name})"
+                )
+        return refused
 
     def _on_publish(
         self,
@@ -719,8 +798,8 @@ class OpcUa:
         """asyncua's publish loop: one publish response (data, status or keep-alive)."""
         sub.last_publish = loop.time()
         notifications = result.NotificationMessage.NotificationData
-        if not notifications:
-            return  # a keep-alive
+        if not notifications or inbox.closed is not None:
+            return  # a keep-alive, or late: a closed source must not move the deadband state
         received = self._clock()
         tags = self._tags
         batch: list[Reading] = []
@@ -729,7 +808,10 @@ class OpcUa:
                 for item in notification.MonitoredItems:
                     handle = item.ClientHandle
                     if 0 <= handle < len(tags):
-                        batch.append(make_reading(tags[handle].name, item.Value, received))
+                        tag = tags[handle]
+                        reading = make_reading(tag.name, item.Value, received)
+                        if tag.deadband is None or tag.deadband.passes(reading):
+                            batch.append(reading)
             elif isinstance(notification, ua.StatusChangeNotification):
                 status = notification.Status
                 if not status.is_good():  # e.g. BadTimeout: the server ended the subscription

@@ -67,9 +67,11 @@ class OpcUaTag(StrictConfig):
 
 
 class OpcUaDeadband(StrictConfig):
-    """A data-change filter evaluated by the server: changes smaller than this are not sent.
+    """A data-change filter: a value moving by no more than this from the last one is not sent.
 
-    ``percent`` is of the variable's EURange (servers refuse it on variables without one).
+    ``absolute`` is in the tag's units and applied by the server. ``percent`` is of the
+    variable's EURange (``value / 100 * (High - Low)``); the adapter reads the EURange when it
+    subscribes and applies the deadband itself too (see ``protocols.opcua_deadband``).
     """
 
     kind: Literal["absolute", "percent"]
