@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from hub.config import HubConfig
+from hub.ingest.writer import IngestWriter
 from hub.ops.metrics import Metrics
 from hub.storage import Database
 from hub.streams.bus import AlarmBus
@@ -29,6 +30,8 @@ class Resources:
     metrics: Metrics = field(default_factory=Metrics)
     shelve_timer: asyncio.Event = field(default_factory=asyncio.Event)
     """Set to wake the shelve timer (a new shelve may end before its next planned pass)."""
+    ingest: IngestWriter = field(default_factory=IngestWriter)
+    """Groups concurrent ingest batches into one commit; holds the index of stored seqs."""
 
 
 def get_resources(request: Request) -> Resources:

@@ -1,5 +1,9 @@
-"""SQL for events. A batch is one ``INSERT ... SELECT unnest(...)`` with each column bound as a
-list: DuckDB's ``executemany`` manages about 1,600 rows/s, this about 170,000."""
+"""SQL for events and for the runs of seqs stored per agent (the de-duplication index).
+
+A batch goes in as one JSON text (``hub.storage.event_json``): DuckDB's ``executemany``
+manages about 1,600 rows/s, lists bound per column about 30,000, the JSON text several times
+that.
+"""
 
 from __future__ import annotations
 
@@ -9,50 +13,71 @@ from datetime import datetime
 
 from hub.auth.scope import Scope
 from hub.ingest.schemas import EventFilters, StoredEvent
-from hub.location import location_of
+from hub.ingest.seqs import Run, RunChange
 from hub.storage import Connection
-from protocols.wire import Category, Event, EventType, Quality, Severity
+from hub.storage.event_json import EventsJson, events_from_json
+from protocols.wire import Category, EventType, Quality, Severity
+
+_COLUMNS = (
+    "event_id, agent_id, seq, type, tag, value, quality, source_time, agent_time, rule,"
+    " severity, category, context, site, area, line"
+)
 
 
-def insert_new_events(conn: Connection, events: Sequence[Event], received_at: datetime) -> set[str]:
-    """Insert the events whose event_id is not stored yet; return the ids actually inserted.
+def insert_events(
+    conn: Connection, events: EventsJson, keep: Sequence[bool] | None, received_at: datetime
+) -> None:
+    """Insert ``events``, all or those flagged in ``keep``.
 
-    ``events`` must not repeat an event_id (the caller removes in-batch duplicates).
+    The caller has checked that none of them is stored already (``hub.ingest.seqs``).
     """
-    if not events:
-        return set()
-    locations = [location_of(e) for e in events]
+    params = {**events.params(), "received_at": received_at}
+    if keep is not None:
+        params["keep"] = list(keep)
+    source = events_from_json(events, "$keep" if keep is not None else None)
+    conn.execute(
+        f"INSERT INTO events ({_COLUMNS}, received_at)"
+        f" SELECT {_COLUMNS}, $received_at::TIMESTAMPTZ FROM {source}",
+        params,
+    )
+
+
+def load_seq_runs(conn: Connection) -> dict[str, list[Run]]:
     rows = conn.execute(
-        "INSERT INTO events (event_id, agent_id, seq, type, tag, value, quality, source_time,"
-        " agent_time, received_at, rule, severity, category, context, site, area, line)"
-        " SELECT unnest($1::VARCHAR[]), unnest($2::VARCHAR[]), unnest($3::BIGINT[]),"
-        " unnest($4::VARCHAR[]), unnest($5::VARCHAR[]), unnest($6::VARCHAR[])::JSON,"
-        " unnest($7::VARCHAR[]), unnest($8::TIMESTAMPTZ[]), unnest($9::TIMESTAMPTZ[]),"
-        " $10::TIMESTAMPTZ, unnest($11::VARCHAR[]), unnest($12::VARCHAR[]),"
-        " unnest($13::VARCHAR[]), unnest($14::VARCHAR[])::JSON, unnest($15::VARCHAR[]),"
-        " unnest($16::VARCHAR[]), unnest($17::VARCHAR[])"
-        " ON CONFLICT DO NOTHING RETURNING event_id",
-        [
-            [e.event_id for e in events],
-            [e.agent_id for e in events],
-            [e.seq for e in events],
-            [e.type.value for e in events],
-            [e.tag for e in events],
-            [json.dumps(e.value) for e in events],
-            [e.quality.value for e in events],
-            [e.source_time for e in events],
-            [e.agent_time for e in events],
-            received_at,
-            [e.rule for e in events],
-            [e.severity.value if e.severity else None for e in events],
-            [e.category.value if e.category else None for e in events],
-            [json.dumps(e.context) for e in events],
-            [where.site for where in locations],
-            [where.area for where in locations],
-            [where.line for where in locations],
-        ],
+        "SELECT agent_id, first_seq, last_seq FROM event_seq_ranges ORDER BY agent_id, first_seq"
     ).fetchall()
-    return {str(row[0]) for row in rows}
+    runs: dict[str, list[Run]] = {}
+    for agent_id, first, last in rows:
+        runs.setdefault(agent_id, []).append((first, last))
+    return runs
+
+
+def save_seq_runs(conn: Connection, changes: Sequence[RunChange]) -> None:
+    """Replace the runs each change removes by the ones it adds.
+
+    A run that keeps its first seq is updated in place: the usual change, a run growing at its
+    end, is then one small statement.
+    """
+    for change in changes:
+        firsts = {run[0] for run in change.added}
+        for first, _ in change.removed:
+            if first not in firsts:
+                conn.execute(
+                    "DELETE FROM event_seq_ranges WHERE agent_id = ? AND first_seq = ?",
+                    [change.agent_id, first],
+                )
+        kept = {run[0] for run in change.removed}
+        for first, last in change.added:
+            if first in kept:
+                conn.execute(
+                    "UPDATE event_seq_ranges SET last_seq = ? WHERE agent_id = ? AND first_seq = ?",
+                    [last, change.agent_id, first],
+                )
+            else:
+                conn.execute(
+                    "INSERT INTO event_seq_ranges (agent_id, first_seq, last_seq) VALUES (?, ?, ?)",
+                    [change.agent_id, first, last],
+                )
 
 
 def list_events(

@@ -6,22 +6,20 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from hub.alarms import service as alarms
 from hub.auth.scope import Scope
 from hub.commands import service as commands
-from hub.errors import Forbidden
 from hub.ingest import repository
-from hub.ingest.parse import parse_batch
+from hub.ingest.prepare import prepare
 from hub.ingest.schemas import EventFilters, StoredEvent
+from hub.ingest.writer import IngestWriter, Stored
 from hub.paging import Page, decode_cursor, encode_cursor
 from hub.storage import Connection, Database
 from hub.streams.bus import AlarmBus
-from hub.values import service as values
-from protocols.wire import Command, Event, IngestReply
+from protocols.wire import IngestReply
 
 
 async def ingest(
-    db: Database, bus: AlarmBus, agent_id: str, body: bytes, now: datetime
+    writer: IngestWriter, db: Database, bus: AlarmBus, agent_id: str, body: bytes, now: datetime
 ) -> IngestReply:
     """Store the valid events of one batch from ``agent_id``; return after the commit.
 
@@ -33,39 +31,31 @@ async def ingest(
         Forbidden: the batch claims another agent than the token's.
     """
     # Validating up to 10,000 events is CPU work: keep it off the event loop.
-    batch = await asyncio.to_thread(parse_batch, body)
-    if batch.agent_id != agent_id:
-        raise Forbidden(f"this token may only send events of agent {agent_id!r}")
-
-    first: dict[str, Event] = {}
-    for event in batch.events:
-        first.setdefault(event.event_id, event)
-    unique = list(first.values())
-
-    def commit(conn: Connection) -> tuple[set[str], list[Command], alarms.Published]:
-        inserted = repository.insert_new_events(conn, unique, now)
-        new = [e for e in unique if e.event_id in inserted]
-        values.apply_events(conn, new, now)
-        changes = alarms.apply_events(conn, new, now)
-        commands.apply_results(conn, agent_id, new, now)
-        # Read after the results are applied: a command answered in this batch is not resent.
-        return inserted, commands.pending_for(conn, agent_id), changes
-
-    if unique:
-        inserted, pending, changes = await db.write(commit)
-        bus.publish(changes)
+    batch = await asyncio.to_thread(prepare, body, agent_id, now)
+    if batch.unique:
+        stored = await writer.store(db, batch)
+        bus.publish(stored.alarm_changes)
     else:
-        inserted, pending = set(), await db.read(lambda cur: commands.pending_for(cur, agent_id))
+        pending = await db.read(lambda cur: commands.pending_for(cur, agent_id))
+        stored = Stored(frozenset(), pending, [])
 
     accepted: list[str] = []
     duplicates: list[str] = []
-    for event in batch.events:
-        if event.event_id in inserted and first.get(event.event_id) is event:
-            accepted.append(event.event_id)
-        else:
-            duplicates.append(event.event_id)
+    first = iter(batch.unique)
+    next_first = next(first, None)
+    for event in batch.parsed.events:
+        # ``unique`` keeps the batch's order, so its members come up here one by one.
+        if event is next_first:
+            next_first = next(first, None)
+            if event.seq not in stored.duplicate_seqs:
+                accepted.append(event.event_id)
+                continue
+        duplicates.append(event.event_id)
     return IngestReply.model_construct(
-        accepted=accepted, duplicates=duplicates, rejected=batch.rejected, commands=pending
+        accepted=accepted,
+        duplicates=duplicates,
+        rejected=batch.parsed.rejected,
+        commands=stored.commands,
     )
 
 

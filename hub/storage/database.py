@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -40,8 +40,15 @@ def _connect(path: Path) -> Connection:
     return conn
 
 
-def run_in_transaction(conn: Connection, work: Callable[[Connection], T]) -> T:
-    """Run ``work`` in one transaction: committed if it returns, rolled back if it raises."""
+def run_in_transaction(
+    conn: Connection,
+    work: Callable[[Connection], T],
+    after_commit: Callable[[T], None] | None = None,
+) -> T:
+    """Run ``work`` in one transaction: committed if it returns, rolled back if it raises.
+
+    ``after_commit`` gets the result once the commit has succeeded, and only then.
+    """
     conn.begin()
     try:
         result = work(conn)
@@ -49,6 +56,8 @@ def run_in_transaction(conn: Connection, work: Callable[[Connection], T]) -> T:
         conn.rollback()
         raise
     conn.commit()
+    if after_commit is not None:
+        after_commit(result)
     return result
 
 
@@ -115,18 +124,37 @@ class Database:
         await asyncio.to_thread(shutdown)
         logger.info("database closed")
 
-    async def write(self, work: Callable[[Connection], T]) -> T:
+    async def write(
+        self,
+        work: Callable[[Connection], T],
+        *,
+        after_commit: Callable[[T], None] | None = None,
+    ) -> T:
         """Run ``work`` in one transaction on the writer thread; return after the commit.
 
         If ``work`` raises, the transaction is rolled back and the error propagates.
+        ``after_commit`` runs on the writer thread right after the commit, before any other
+        write starts: the place to update in-memory state that must match what is committed.
         """
+        return await self.submit_write(work, after_commit=after_commit)
+
+    def submit_write(
+        self,
+        work: Callable[[Connection], T],
+        *,
+        after_commit: Callable[[T], None] | None = None,
+    ) -> asyncio.Future[T]:
+        """``write`` as a future: the write goes on (and its future completes) even if the
+        caller stops waiting for it, so one caller can wait on behalf of others."""
         conn, writer = self._require()
         loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(writer, run_in_transaction, conn, work, after_commit)
         self._queued_writes += 1  # only touched on the event loop: no lock needed
-        try:
-            return await loop.run_in_executor(writer, run_in_transaction, conn, work)
-        finally:
-            self._queued_writes -= 1
+        future.add_done_callback(self._write_done)
+        return future
+
+    def _write_done(self, _: asyncio.Future[Any]) -> None:
+        self._queued_writes -= 1
 
     async def read(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` on a cursor in the reader pool; it sees committed data only."""

@@ -641,6 +641,84 @@ _PERSONAL_PINS = """
 ALTER TABLE users ADD COLUMN pin_hash VARCHAR;
 """
 
+_GOVERNANCE_USES_FEEDS = """
+-- Governance now posts constraints to the feeds' board (floor_constraints) and holds lots through
+-- the holds feed (holds), so planners and agents see one list. Rows kept in the old tables move
+-- over: constraints keep their times, and each lot governance held becomes an open hold.
+INSERT INTO floor_constraints (source, run_id, site, area, line, equipment, status,
+    capacity_impact_percent, lot, reason, expected_end, posted_by, started_at, ended_at, end_reason)
+SELECT 'playbook', run_id, site, area, line, coalesce(line, equipment), status, capacity_impact,
+    lot, reason, expected_end, 'system', created_at, ended_at,
+    CASE WHEN ended_at IS NOT NULL THEN 'run resolved' END
+FROM gov_constraints ORDER BY id;
+INSERT INTO constraint_changes (constraint_id, change, changed_at)
+SELECT id, change, changed_at FROM (
+    SELECT id, 'opened' AS change, started_at AS changed_at FROM floor_constraints
+    WHERE source = 'playbook' AND run_id IS NOT NULL
+    UNION ALL
+    SELECT id, 'ended', ended_at FROM floor_constraints
+    WHERE source = 'playbook' AND run_id IS NOT NULL AND ended_at IS NOT NULL
+) WHERE id NOT IN (SELECT constraint_id FROM constraint_changes)
+ORDER BY changed_at, id;
+INSERT INTO holds (lot, site, area, line, reason, placed_by, placed_at)
+SELECT g.lot, g.site, any_value(r.area), g.line, arg_min(g.reason, g.placed_at), 'system',
+    min(g.placed_at)
+FROM gov_holds g LEFT JOIN gov_runs r ON r.id = g.run_id
+WHERE NOT EXISTS (
+    SELECT 1 FROM holds h WHERE h.released_at IS NULL AND h.lot = g.lot
+    AND h.site IS NOT DISTINCT FROM g.site AND h.line IS NOT DISTINCT FROM g.line
+)
+GROUP BY g.lot, g.site, g.line;
+DROP TABLE gov_constraints;
+DROP SEQUENCE gov_constraint_ids;
+DROP TABLE gov_holds;
+
+-- Recommendations now start playbook runs too; those received before this start none.
+INSERT INTO gov_cursor (name, position)
+SELECT 'feed_events', coalesce(max(id), 0) FROM feed_events;
+"""
+
+_EVENT_SEQ_RANGES = """
+-- De-duplication leaves the events table (issue 5, ingest speed): a text primary key on
+-- event_id cost most of an insert and an index entry per row held in memory. Event ids are
+-- agent_id:seq with seqs never reused, so the seqs each agent has delivered are kept as runs
+-- (first..last) here, written in the same transaction as the events they cover.
+ALTER TABLE events RENAME TO events_keyed;
+CREATE TABLE events (
+    event_id    VARCHAR NOT NULL,
+    agent_id    VARCHAR NOT NULL,
+    seq         BIGINT NOT NULL,
+    type        VARCHAR NOT NULL,
+    tag         VARCHAR,
+    value       JSON,
+    quality     VARCHAR NOT NULL,
+    source_time TIMESTAMPTZ NOT NULL,
+    agent_time  TIMESTAMPTZ NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL,
+    rule        VARCHAR,
+    severity    VARCHAR,
+    category    VARCHAR,
+    context     JSON NOT NULL,
+    site        VARCHAR,
+    area        VARCHAR,
+    line        VARCHAR
+);
+INSERT INTO events BY NAME SELECT * FROM events_keyed ORDER BY agent_id, seq;
+DROP TABLE events_keyed;
+
+CREATE TABLE event_seq_ranges (
+    agent_id  VARCHAR NOT NULL,
+    first_seq BIGINT NOT NULL,
+    last_seq  BIGINT NOT NULL
+);
+-- Consecutive seqs share seq - row number: one group per run (gaps and islands).
+INSERT INTO event_seq_ranges
+SELECT agent_id, min(seq), max(seq)
+FROM (SELECT agent_id, seq, seq - row_number() OVER (PARTITION BY agent_id ORDER BY seq) AS run
+      FROM events)
+GROUP BY agent_id, run;
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _INITIAL,
     _AUDIT,
@@ -649,6 +727,8 @@ MIGRATIONS: tuple[str, ...] = (
     _GOVERNANCE,
     _FEEDS,
     _PERSONAL_PINS,
+    _GOVERNANCE_USES_FEEDS,
+    _EVENT_SEQ_RANGES,
 )
 """Migration ``i`` (0-based) brings the schema to version ``i + 1``."""
 

@@ -8,8 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from hub.auth.scope import Scope
+from hub.location import Location, location_of
 from hub.paging import Page, decode_cursor, encode_cursor
 from hub.storage import Connection, Database
+from hub.storage.event_json import EventsJson, dump_events
 from hub.values import repository
 from hub.values.schemas import LiveValue, ValueFilters
 from protocols.wire import Event, EventType, Quality
@@ -18,17 +20,36 @@ CARRIES_VALUE = frozenset({EventType.VALUE, EventType.ALARM_RAISED, EventType.AL
 """Alarm events carry the value that crossed (or came back within) the limit."""
 
 
-def apply_events(conn: Connection, events: Sequence[Event], now: datetime) -> None:
-    """Update current values from newly stored events; runs inside the ingest transaction."""
-    newest: dict[tuple[str, str], Event] = {}
+def newest(events: Sequence[Event]) -> list[Event]:
+    """The newest value-carrying event per (agent, tag), by source time, then seq."""
+    held: dict[tuple[str, str], Event] = {}
     for event in events:
         if event.tag is None or event.type not in CARRIES_VALUE:
             continue
         key = (event.agent_id, event.tag)
-        held = newest.get(key)
-        if held is None or (event.source_time, event.seq) > (held.source_time, held.seq):
-            newest[key] = event
-    repository.upsert(conn, list(newest.values()), now)
+        other = held.get(key)
+        if other is None or (event.source_time, event.seq) > (other.source_time, other.seq):
+            held[key] = event
+    return list(held.values())
+
+
+def locations_of(events: Sequence[Event]) -> list[Location]:
+    """``location_of`` each event, worked out once when all contexts are equal (the usual
+    batch: every event of a gateway carries the same site, area and line)."""
+    if events and all(event.context == events[0].context for event in events):
+        return [location_of(events[0])] * len(events)
+    return [location_of(event) for event in events]
+
+
+def dump_newest(agent_id: str, candidates: Sequence[Event]) -> EventsJson:
+    """``candidates`` (one agent's) as the JSON text ``store_newest`` takes."""
+    return dump_events(agent_id, candidates, locations_of(candidates))
+
+
+def store_newest(conn: Connection, candidates: EventsJson, now: datetime) -> None:
+    """Update current values from ``dump_newest`` of ``newest(...)`` of newly stored events
+    (those of one agent); runs inside the ingest transaction."""
+    repository.upsert(conn, candidates, now)
 
 
 async def list_values(

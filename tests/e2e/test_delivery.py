@@ -30,7 +30,9 @@ def _assert_exactly_once(stack: Stack, last: int) -> None:
     assert len(seqs) == len(set(seqs)), "an event is stored twice"
     missing = sorted(set(range(1, last + 1)) - set(seqs))
     assert not missing, f"{len(missing)} events lost, first {missing[:5]}"
-    assert max(seqs) == last
+    # The agent goes on making events after the drained moment (comm.lost once it notices the
+    # sim is gone, health): those may be stored already, but no seq it has not assigned.
+    assert last <= max(seqs) <= stack.agent_buffer()[1]
 
 
 def test_hub_outage_loses_and_duplicates_nothing(stack: Stack) -> None:

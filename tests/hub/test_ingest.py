@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -148,3 +151,74 @@ def test_openapi_documents_the_ingest_body(anon: httpx.Client) -> None:
         "$ref": "#/components/schemas/Event"
     }
     assert "seq" in schemas["Event"]["properties"]
+
+
+def test_concurrent_overlapping_batches_store_each_event_once(
+    hub: RunningHub, agent_tokens: dict[str, str], user: httpx.Client
+) -> None:
+    """Retries racing their originals (overlapping ids, posted at once) are stored once: each
+    id is accepted by exactly one reply and listed as a duplicate by the others."""
+    bodies = [
+        batch(*(event(seq) for seq in range(start, start + 40))) for start in range(1, 120, 20)
+    ]
+    replies: list[dict[str, Any]] = []
+
+    def post(body: dict[str, Any]) -> None:
+        with hub.client(agent_tokens[AGENT]) as client:
+            reply = client.post("/api/v1/ingest", json=body)
+            assert reply.status_code == 200, reply.text
+            replies.append(reply.json())
+
+    threads = [threading.Thread(target=post, args=(body,)) for body in bodies * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(replies) == len(threads)
+    accepted = [event_id for reply in replies for event_id in reply["accepted"]]
+    sent = {f"{AGENT}:{seq}" for seq in range(1, 141)}
+    assert sorted(accepted) == sorted(sent)  # each once
+    for reply in replies:
+        assert len(reply["accepted"]) + len(reply["duplicates"]) == 40
+    assert sorted(stored_ids(user)) == sorted(sent)
+
+
+def test_values_read_back_as_sent(agent: httpx.Client, user: httpx.Client) -> None:
+    """The bulk path keeps every field as validated: any integer size, null, text, offsets."""
+    sent = [
+        event(1, value=2**70),
+        event(2, value=None, quality="bad"),
+        event(3, tag="ünï.cödé \u2028", value='quote " and \\ and \u0000'),
+        event(4, value=-0.0, source_time="2026-03-01T09:30:00.123456+05:45"),
+        event(5, value=1e308, rule="r", severity="high", category="quality"),
+        event(6, type="state", tag=None, value="RUNNING", context={"n": 2**65, "x": None}),
+    ]
+    assert agent.post("/api/v1/ingest", json=batch(*sent)).json()["accepted"] == [
+        f"{AGENT}:{seq}" for seq in range(1, 7)
+    ]
+    items = user.get("/api/v1/events").json()["items"]
+    for stored, original in zip(items, sent, strict=True):
+        for key in ("event_id", "agent_id", "seq", "type", "value", "quality", "rule"):
+            assert stored[key] == original.get(key), key
+        assert stored.get("tag") == original.get("tag")
+        assert stored["context"] == original.get("context", {})
+        sent_at = datetime.fromisoformat(original["source_time"])
+        assert datetime.fromisoformat(stored["source_time"]) == sent_at
+    assert (items[4]["severity"], items[4]["category"]) == ("high", "quality")
+
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_location_comes_from_each_context(
+    agent: httpx.Client, as_user: Callable[[str], httpx.Client], mixed: bool
+) -> None:
+    """Only non-empty text locates an event: a batch with one location for all, and a batch
+    whose events differ (read per event), give the same answer."""
+    press = {"site": "plant1", "area": "press", "line": "L1"}
+    contexts = [press, press] if not mixed else [press, {"site": 5, "area": "press"}]
+    contexts += [{"site": "plant1", "area": ""}] if mixed else []
+    events = [event(seq, context=context) for seq, context in enumerate(contexts, start=1)]
+    assert len(agent.post("/api/v1/ingest", json=batch(*events)).json()["accepted"]) == len(events)
+    # maria (plant1 / press) sees the located events only.
+    seen = stored_ids(as_user("maria"))
+    assert seen == ([f"{AGENT}:1", f"{AGENT}:2"] if not mixed else [f"{AGENT}:1"])
+    assert len(stored_ids(as_user("ada"))) == len(events)

@@ -37,8 +37,6 @@ TABLES |= {
     "gov_timers",
     "gov_delegations",
     "gov_actions",
-    "gov_constraints",
-    "gov_holds",
     "gov_cursor",
 }
 # Issue 6, feeds (migration 6): plans, holds, constraints, webhooks, external inputs.
@@ -57,6 +55,8 @@ TABLES |= {
     "inventory_positions",
     "supply_commitments",
 }
+# Issue 5, ingest speed: the runs of seqs stored per agent (de-duplication).
+TABLES |= {"event_seq_ranges"}
 
 
 def tables(conn: Connection) -> set[str]:
@@ -168,4 +168,32 @@ def test_old_alarms_move_to_per_agent_occurrences() -> None:
     assert row == (1, "line1", "occ-1", "t1", False, False)
     definition = conn.execute("SELECT agent_id, rule, suppressed FROM alarm_definitions")
     assert definition.fetchall() == [("line1", "t1", False)]
+    conn.close()
+
+
+def test_events_lose_their_key_and_their_seqs_become_runs() -> None:
+    conn = duckdb.connect(":memory:")
+    conn.execute("SET TimeZone = 'UTC'")
+    runs_added = next(
+        i for i, sql in enumerate(MIGRATIONS) if "CREATE TABLE event_seq_ranges" in sql
+    )
+    migrate(conn, MIGRATIONS[:runs_added])
+    for agent, seq in [("a", 1), ("a", 2), ("a", 3), ("a", 7), ("b", 5)]:
+        conn.execute(
+            "INSERT INTO events (event_id, agent_id, seq, type, quality, source_time, agent_time,"
+            " received_at, context, site) VALUES (?, ?, ?, 'value', 'good', now(), now(), now(),"
+            " '{}', 'plant1')",
+            [f"{agent}:{seq}", agent, seq],
+        )
+    migrate(conn)
+    runs = conn.execute("SELECT * FROM event_seq_ranges ORDER BY agent_id, first_seq").fetchall()
+    assert runs == [("a", 1, 3), ("a", 7, 7), ("b", 5, 5)]
+    rows = conn.execute("SELECT event_id, site FROM events ORDER BY agent_id, seq").fetchall()
+    assert rows == [("a:1", "plant1"), ("a:2", "plant1"), ("a:3", "plant1"), ("a:7", "plant1"),
+                    ("b:5", "plant1")]  # fmt: skip
+    keys = conn.execute(
+        "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'events'"
+        " AND constraint_type = 'PRIMARY KEY'"
+    ).fetchone()
+    assert keys == (0,)
     conn.close()
