@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from hub.approvals import repository
-from hub.governance import audit, engine, timers
+from hub.governance import audit, engine, outbound, timers
 from hub.governance.actions import run_actions
 from hub.governance.records import ApprovalRow, Run, SignatureRow
 from hub.playbooks import repository as runs
@@ -77,4 +77,5 @@ def conclude(
     decision = "approve" if status == "approved" else "reject"
     actions = step.on_approve if status == "approved" else step.on_reject
     run_actions(conn, run, step.id, approval.id, decision, actions, actor, now)
+    outbound.announce_decision(conn, run, approval, source, now)
     engine.finish_step(conn, run, approval.step_id, "done", status, now)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hub.auth.scope import Scope
-from hub.governance.records import ApprovalRow, SignatureRow, chain_json, chain_of
+from hub.governance.records import ApprovalRow, SignatureRow, chain_json, chain_of, snapshot_of
 from hub.playbooks.model import Assignee
 from hub.storage import Connection
 
@@ -23,7 +23,7 @@ def _approval(row: Sequence[Any]) -> ApprovalRow:
     values = list(row)
     values[8] = [Assignee.model_validate(a) for a in json.loads(values[8])]
     values[9] = chain_of(values[9])
-    values[20] = json.loads(values[20])
+    values[20] = snapshot_of(json.loads(values[20]))
     return ApprovalRow(*values)
 
 
@@ -123,7 +123,7 @@ _SIGNATURE_COLUMNS = (
 
 def _signature(row: Sequence[Any]) -> SignatureRow:
     values = list(row)
-    values[10] = json.loads(values[10])
+    values[10] = snapshot_of(json.loads(values[10]))
     return SignatureRow(*values)
 
 

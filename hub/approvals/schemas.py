@@ -4,12 +4,13 @@ body (the e-signature)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hub.external.schemas import InventoryView, SupplyView
 from hub.governance.assignees import labels
-from hub.governance.records import ApprovalRow, SignatureRow
+from hub.governance.records import ApprovalRow, SignatureRow, Snapshot
 from hub.governance.snapshot import oldest_age
 from protocols.wire import Scalar
 
@@ -25,8 +26,19 @@ class SnapshotValue(BaseModel):
     """Seconds from ``source_time`` to the moment of the snapshot."""
 
 
-def _values(snapshot: list[dict[str, Any]]) -> list[SnapshotValue]:
-    return [SnapshotValue.model_validate(entry) for entry in snapshot]
+class DecisionSnapshot(BaseModel):
+    """The data behind a decision at one moment, each entry with its age then."""
+
+    values: list[SnapshotValue]
+    """Live floor values of the run's line (or area)."""
+    inventory: list[InventoryView]
+    """Inventory positions of the run's area and site-wide ones (``POST /inventory``)."""
+    supply: list[SupplyView]
+    """Supplier commitments of the run's area and site-wide ones (``POST /supply``)."""
+
+    @classmethod
+    def of(cls, snapshot: Snapshot) -> DecisionSnapshot:
+        return cls.model_validate(snapshot)
 
 
 class Signature(BaseModel):
@@ -45,8 +57,10 @@ class Signature(BaseModel):
     """sha256 of the signed record (signer, time, meaning, decision, reason, evidence hash)."""
     audit_seq: int
     """The audit record that carries this signature (``GET /audit?object_type=approval``)."""
-    snapshot: list[SnapshotValue]
+    snapshot: DecisionSnapshot
+    """The data when this signature was given."""
     oldest_age_seconds: float | None
+    """The age of the stalest figure of the snapshot, of any kind."""
 
     @classmethod
     def of(cls, row: SignatureRow) -> Signature:
@@ -62,7 +76,7 @@ class Signature(BaseModel):
             evidence_hash=row.evidence_hash,
             record_hash=row.record_hash,
             audit_seq=row.audit_seq,
-            snapshot=_values(row.snapshot),
+            snapshot=DecisionSnapshot.of(row.snapshot),
             oldest_age_seconds=oldest_age(row.snapshot),
         )
 
@@ -98,8 +112,8 @@ class Approval(BaseModel):
     decided_at: datetime | None
     decision_source: str | None
     """``signature`` or ``default`` (applied by the hub after the last deadline)."""
-    snapshot: list[SnapshotValue]
-    """Live values when the approval opened, with their age then."""
+    snapshot: DecisionSnapshot
+    """The data when the approval opened (values, inventory, supply), with their age then."""
     signatures: list[Signature]
     can_sign: bool
     via: str | None
@@ -140,7 +154,7 @@ class Approval(BaseModel):
             overdue=row.overdue,
             decided_at=row.decided_at,
             decision_source=row.decision_source,
-            snapshot=_values(row.snapshot),
+            snapshot=DecisionSnapshot.of(row.snapshot),
             signatures=[Signature.of(s) for s in signatures],
             can_sign=row.status == "pending" and via is not None,
             via=via,

@@ -2,9 +2,10 @@
 
 The signed record names the signer (user id and full name), the UTC time, the meaning, the
 decision and reason, and the approval version it applies to. ``evidence_hash`` covers what the
-signer saw (the approval as it stood and the live-data snapshot); ``record_hash`` covers the
-record with the evidence hash. The audit record of the signature carries both, so the signature
-is bound to the hash chain; the signature row keeps the seq of that audit record.
+signer saw (the approval as it stood and the snapshot: live values, inventory, supply);
+``record_hash`` covers the record with the evidence hash. The audit record of the signature
+carries both, so the signature is bound to the hash chain; the signature row keeps the seq of
+that audit record.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def _sha256(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
 
 
-def evidence_hash(approval: dict[str, Any], snapshot: list[dict[str, Any]]) -> str:
+def evidence_hash(approval: dict[str, Any], snapshot: dict[str, list[dict[str, Any]]]) -> str:
     return _sha256({"approval": approval, "snapshot": snapshot})
 
 

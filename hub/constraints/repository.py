@@ -139,6 +139,23 @@ def open_posted_like(
     return [int(r[0]) for r in rows]
 
 
+def open_posted_of_run(conn: Connection, run_id: int) -> list[int]:
+    """Open constraints posted by the governed run ``run_id``."""
+    rows = conn.execute(
+        "SELECT id FROM floor_constraints WHERE ended_at IS NULL AND run_id = ? ORDER BY id",
+        [run_id],
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def of_run(conn: Connection, run_id: int) -> list[Constraint]:
+    """Every constraint the governed run ``run_id`` posted, open or ended, oldest first."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM floor_constraints c WHERE c.run_id = ? ORDER BY c.id", [run_id]
+    ).fetchall()
+    return [_constraint(r) for r in rows]
+
+
 def open_derived(conn: Connection) -> dict[str, int]:
     """source_key -> id of every open derived constraint."""
     rows = conn.execute(

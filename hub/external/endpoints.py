@@ -33,7 +33,10 @@ _ERRORS = error_responses(Unauthorized, Forbidden, Unprocessable)
 async def submit_recommendation(
     body: RecommendationRequest, user: CurrentUser, resources: ResourcesDep, feeds: FeedsDep
 ) -> Recommendation:
-    """Store a recommendation and announce it (playbooks may match it, like a floor alarm)."""
+    """Store a recommendation and announce it (``recommendation.received``). Playbooks that
+    match it (``match.types: [recommendation.received]``) run it like a floor exception, with
+    the submitter as the requester; the decision and the outcome go back by webhook
+    (``recommendation.decided``, ``recommendation.resolved``, or ``recommendation.ignored``)."""
     rec = await service.submit_recommendation(
         resources.db, body, Scope.of(user), actor_of(user), resources.clock()
     )

@@ -112,6 +112,11 @@ def insert_feed_event(
     return int(row[0])
 
 
+def last_feed_event(conn: Connection) -> int:
+    row = conn.execute("SELECT coalesce(max(id), 0) FROM feed_events").fetchone()
+    return int(row[0]) if row else 0
+
+
 def feed_events_after(conn: Connection, after: int, limit: int) -> list[FeedEvent]:
     rows = conn.execute(
         "SELECT id, type, object_id, site, area, line, payload, created_at FROM feed_events"

@@ -1,11 +1,12 @@
 """Rules for what outside systems send.
 
 * A recommendation is stored, audited, announced by webhook (``recommendation.received``) and
-  written as a feed event in one commit; the governance half reads feed events with
-  :func:`feed_events_after` (its own cursor) and runs matching playbooks, as for a floor alarm.
+  written as a feed event in one commit; the governance pump reads feed events with
+  :func:`feed_events_after` (its own cursor) and runs matching playbooks, as for a floor alarm
+  (hub/governance/pump.py), reporting the outcome back by webhook.
 * Inventory positions and supplier commitments keep the newest figure per key (by the sender's
   ``as_of``: a late, older figure never overwrites a newer one); :func:`snapshot` gives them
-  with their age for a decision snapshot.
+  with their age for the snapshot of each approval and signature (hub/governance/snapshot.py).
 """
 
 from __future__ import annotations
@@ -111,6 +112,11 @@ def feed_events_after(conn: Connection, after: int, limit: int = 100) -> list[Fe
     return repository.feed_events_after(conn, after, limit)
 
 
+def last_feed_event(conn: Connection) -> int:
+    """The newest feed event's id (0 when none): the governance scan reads up to it."""
+    return repository.last_feed_event(conn)
+
+
 def _check_scope(scope: Scope, rows: Sequence[tuple[str, str | None]], what: str) -> None:
     for index, (site, area) in enumerate(rows):
         if not scope.allows(site, area):
@@ -155,7 +161,11 @@ async def store_supply(
 
 
 def _filters(
-    scope: Scope, site: str | None, area: str | None, items: Sequence[str] | None
+    scope: Scope,
+    site: str | None,
+    area: str | None,
+    items: Sequence[str] | None,
+    patterns: Sequence[str] | None = None,
 ) -> tuple[list[str], dict[str, Any]]:
     scope_sql, params = scope.sql()
     where = [scope_sql]
@@ -169,6 +179,10 @@ def _filters(
     if items:
         where.append("list_contains($items::VARCHAR[], item)")
         params["items"] = list(items)
+    if patterns is not None:
+        globs = [f"item GLOB $item_glob{i}" for i in range(len(patterns))]
+        where.append(f"({' OR '.join(globs) or 'FALSE'})")
+        params |= {f"item_glob{i}": glob for i, glob in enumerate(patterns)}
     return where, params
 
 
@@ -184,9 +198,11 @@ def inventory(
     site: str | None = None,
     area: str | None = None,
     items: Sequence[str] | None = None,
+    patterns: Sequence[str] | None = None,
     limit: int = SNAPSHOT_LIMIT,
 ) -> list[InventoryView]:
-    where, params = _filters(scope or Scope(), site, area, items)
+    """``items``: exact item names; ``patterns``: ``*``/``?`` globs on the item (None: any)."""
+    where, params = _filters(scope or Scope(), site, area, items, patterns)
     return [
         InventoryView(
             source_system=r[0],
@@ -212,9 +228,11 @@ def supply(
     site: str | None = None,
     area: str | None = None,
     items: Sequence[str] | None = None,
+    patterns: Sequence[str] | None = None,
     limit: int = SNAPSHOT_LIMIT,
 ) -> list[SupplyView]:
-    where, params = _filters(scope or Scope(), site, area, items)
+    """``items``: exact item names; ``patterns``: ``*``/``?`` globs on the item (None: any)."""
+    where, params = _filters(scope or Scope(), site, area, items, patterns)
     return [
         SupplyView(
             source_system=r[0],
@@ -239,21 +257,21 @@ def snapshot(
     conn: Connection,
     now: datetime,
     *,
-    site: str | None,
+    site: str,
     area: str | None = None,
-    items: Sequence[str] | None = None,
+    patterns: Sequence[str] = ("*",),
+    limit: int = SNAPSHOT_LIMIT,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Inventory and supply of a site (and area) as JSON-ready dicts with ``age_seconds``, for a
-    decision snapshot; call on any connection (a reader or inside a write transaction).
+    """Inventory and supply of a site (an area's rows and the site-wide rows without an area;
+    every area's when ``area`` is None) whose item matches one of ``patterns``, as JSON-ready
+    dicts with ``age_seconds`` (``now`` minus the sender's ``as_of``), for a decision snapshot.
+    Call on any connection (a reader or inside a write transaction).
 
-    Returns ``{"inventory": [...], "supply": [...]}`` (each at most ``SNAPSHOT_LIMIT`` rows).
+    Returns ``{"inventory": [...], "supply": [...]}``, at most ``limit`` rows of each.
     """
+    positions = inventory(conn, now, site=site, area=area, patterns=patterns, limit=limit)
+    commitments = supply(conn, now, site=site, area=area, patterns=patterns, limit=limit)
     return {
-        "inventory": [
-            v.model_dump(mode="json")
-            for v in inventory(conn, now, site=site, area=area, items=items)
-        ],
-        "supply": [
-            v.model_dump(mode="json") for v in supply(conn, now, site=site, area=area, items=items)
-        ],
+        "inventory": [p.model_dump(mode="json") for p in positions],
+        "supply": [c.model_dump(mode="json") for c in commitments],
     }

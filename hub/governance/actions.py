@@ -2,6 +2,8 @@
 constraint for planners, a webhook event. Each becomes an action row linked to its run and
 decision and an audit record, in the transaction of the decision itself.
 
+Holds, constraints and webhook events go through the feeds' services (hub/governance/outbound.py),
+so they show on the same hold list, constraint board and delivery log as everyone else's.
 Commands ride to the agents on their ingest replies; the agent's ``command.result`` closes the
 action (the pump copies it over): a write to a tag the agent does not declare writable is
 refused there and recorded here as ``failed`` with the agent's reason.
@@ -28,6 +30,9 @@ from hub.playbooks.model import (
 from hub.storage import Connection
 from protocols.wire import Command, CommandKind
 
+MAX_LOT = 200
+"""The longest lot name a hold takes (hub/holds/schemas.py)."""
+
 
 def run_actions(
     conn: Connection,
@@ -42,11 +47,11 @@ def run_actions(
     done: list[ActionRow] = []
     for action in actions:
         if isinstance(action, HoldLotAction):
-            done += _hold(conn, run, step_id, approval_id, decision, action, now)
+            done += _hold(conn, run, step_id, approval_id, decision, action, actor, now)
         elif isinstance(action, WriteTagAction):
             done.append(_write(conn, run, step_id, approval_id, decision, action, now))
         elif isinstance(action, ConstraintAction):
-            done.append(_constraint(conn, run, step_id, approval_id, decision, action, now))
+            done.append(_constraint(conn, run, step_id, approval_id, decision, action, actor, now))
         else:
             done.append(_webhook(conn, run, step_id, approval_id, decision, action, now))
     for row in done:
@@ -98,7 +103,7 @@ def _row(
         status=status,
         detail=detail,
         created_at=now,
-        finished_at=now if status in ("failed", "recorded") else None,
+        finished_at=now if status != "sent" else None,
     )
 
 
@@ -132,72 +137,38 @@ def _hold(
     approval_id: int | None,
     decision: str | None,
     action: HoldLotAction,
+    actor: str,
     now: datetime,
 ) -> list[ActionRow]:
     lot = _lot(conn, run, action.lot, action.lot_tag)
     payload: dict[str, Any] = {"lot": lot, "reason": action.reason, "lot_tag": action.lot_tag}
+
+    def row(status: str, **extra: Any) -> ActionRow:
+        return _save(
+            conn,
+            _row(run, step_id, approval_id, decision, "hold_lot", payload, status, now, **extra),
+        )
+
     if lot is None:
-        detail = f"no live value of {action.lot_tag!r} on the line: no lot to hold"
+        return [row("failed", detail=f"no live value of {action.lot_tag!r} on the line: no lot")]
+    if len(lot) > MAX_LOT:
+        return [row("failed", detail=f"the lot read from {action.lot_tag!r} is not a lot name")]
+    result = outbound.hold_lot(conn, run, lot, action.reason, actor, now)
+    payload["hold_id"] = result.hold.id
+    if result.sent:
         return [
-            _save(
-                conn,
-                _row(
-                    run,
-                    step_id,
-                    approval_id,
-                    decision,
-                    "hold_lot",
-                    payload,
-                    "failed",
-                    now,
-                    detail=detail,
-                ),
-            )
+            row("sent", agent_id=agent_id, command_id=command_id)
+            for agent_id, command_id in result.sent
         ]
-    repository.add_hold(conn, lot, run.site, run.line, run.id, action.reason, now)
-    agents = repository.line_agents(conn, run.site, run.line) if run.line is not None else []
-    if run.agent_id is not None and run.agent_id not in agents:
-        agents.append(run.agent_id)
-    # The agent replaces its whole hold list with each holds command: send every lot held here.
-    lots = repository.held_lots(conn, run.site, run.line)
-    rows = []
-    for agent_id in agents:
-        command_id = _command(conn, agent_id, CommandKind.HOLDS, {"lots": lots}, now)
-        rows.append(
-            _save(
-                conn,
-                _row(
-                    run,
-                    step_id,
-                    approval_id,
-                    decision,
-                    "hold_lot",
-                    payload,
-                    "sent",
-                    now,
-                    agent_id=agent_id,
-                    command_id=command_id,
-                ),
-            )
+    if not result.placed:
+        return [row("done", detail=f"the lot was already on hold there (hold {result.hold.id})")]
+    return [
+        row(
+            "recorded",
+            detail="no hold list to change: no agent of the line is known yet (it gets the"
+            " list when it first reports), or the lot is already on its list",
         )
-    if not rows:
-        rows.append(
-            _save(
-                conn,
-                _row(
-                    run,
-                    step_id,
-                    approval_id,
-                    decision,
-                    "hold_lot",
-                    payload,
-                    "recorded",
-                    now,
-                    detail="no agent known on the line: the hold is kept at the hub",
-                ),
-            )
-        )
-    return rows
+    ]
 
 
 def _write(
@@ -251,13 +222,18 @@ def _constraint(
     approval_id: int | None,
     decision: str | None,
     action: ConstraintAction,
+    actor: str,
     now: datetime,
 ) -> ActionRow:
     lot = _lot(conn, run, None, action.lot_tag)
-    constraint_id = outbound.post_constraint(conn, run, action, lot, now)
-    payload = {**action.model_dump(mode="json"), "lot": lot, "constraint_id": constraint_id}
+    posted = outbound.post_constraint(conn, run, action, lot, actor, now)
+    payload = {**action.model_dump(mode="json"), "lot": lot, "constraint_id": posted.id}
+    detail = f"constraint {posted.id} posted" + (" and ended" if posted.ended_at else "")
     return _save(
-        conn, _row(run, step_id, approval_id, decision, "constraint", payload, "recorded", now)
+        conn,
+        _row(
+            run, step_id, approval_id, decision, "constraint", payload, "done", now, detail=detail
+        ),
     )
 
 
@@ -270,20 +246,17 @@ def _webhook(
     action: WebhookAction,
     now: datetime,
 ) -> ActionRow:
-    payload = {"event": action.event, "run_id": run.id, "approval_id": approval_id}
+    data = {"step_id": step_id, "approval_id": approval_id, "decision": decision}
+    event_id, count = outbound.send_event(conn, run, action.event, data, now)
+    payload = {"event": action.event, "event_id": event_id, **data}
+    status, detail = (
+        ("done", f"queued for {count} webhook subscription(s)")
+        if count
+        else ("recorded", f"no webhook subscription wants {action.event!r}")
+    )
     return _save(
         conn,
-        _row(
-            run,
-            step_id,
-            approval_id,
-            decision,
-            "webhook",
-            payload,
-            "recorded",
-            now,
-            detail=outbound.WEBHOOK_DETAIL,
-        ),
+        _row(run, step_id, approval_id, decision, "webhook", payload, status, now, detail=detail),
     )
 
 

@@ -1,6 +1,8 @@
 """The run engine: a run walks its pinned playbook's steps in order; each step opens its items
 (tasks, approvals) or acts at once (constraints); a ``parallel`` step opens all of its steps and
-finishes when they all have. Everything here runs inside the caller's write transaction.
+finishes when they all have. A step with a ``when:`` that does not hold when the run reaches it
+is recorded as ``not_applicable`` (audited with the facts it was decided on) and the run moves
+on. Everything here runs inside the caller's write transaction.
 
 A run executes the definition stored under its ``policy_version`` (the sha256 of the file it
 was started from), never the file as it is now.
@@ -16,7 +18,9 @@ from hub.audit.schemas import SYSTEM_ACTOR
 from hub.governance import audit, snapshot, timers
 from hub.governance.actions import run_actions
 from hub.governance.assignees import labels
+from hub.governance.facts import gather
 from hub.governance.records import ApprovalRow, Run, StepState, TaskRow
+from hub.playbooks import conditions
 from hub.playbooks import repository as runs
 from hub.playbooks.model import (
     ApprovalStep,
@@ -30,7 +34,7 @@ from hub.tasks import repository as tasks
 
 _DEFINITIONS: dict[str, Playbook] = {}
 """Parsed definitions by version: a version's text never changes, so this never goes stale."""
-_FINISHED = ("done", "skipped", "cancelled")
+_FINISHED = ("done", "skipped", "cancelled", "not_applicable")
 
 
 class PolicyMissing(RuntimeError):
@@ -142,6 +146,9 @@ def _open(
     now: datetime,
 ) -> StepState:
     required = isinstance(step, ParallelStep) or getattr(step, "required", True)
+    passed_over = _passed_over(conn, run, step, now)
+    if passed_over is not None:
+        return _not_applicable(conn, run, step, parent, required, passed_over, now)
     state = StepState(run.id, step.id, parent, step.kind, required, "active", None, now)
     runs.insert_step(conn, state)
     if isinstance(step, ParallelStep):
@@ -154,6 +161,68 @@ def _open(
     else:
         _post_constraint(conn, run, step, now)
         _finish(conn, state, "done", "posted", now)
+    return state
+
+
+def _passed_over(
+    conn: Connection,
+    run: Run,
+    step: TaskStep | ApprovalStep | ConstraintStep | ParallelStep,
+    now: datetime,
+) -> str | None:
+    """None if the step opens; else why not (its ``when`` is false, or unknown with skip)."""
+    if not step.when:
+        return None
+    facts = gather(conn, run, conditions.named_facts(step.when), now)
+    verdict = conditions.verdict(step.when, facts)
+    opens = verdict == "true" or (verdict == "unknown" and step.when_unknown == "run")
+    audit.record(
+        conn,
+        now,
+        actor=SYSTEM_ACTOR,
+        action="step.condition",
+        object_type="run",
+        object_id=run.id,
+        run=run,
+        data={
+            "step_id": step.id,
+            "when": list(step.when),
+            "facts": {k: v.isoformat() if isinstance(v, datetime) else v for k, v in facts.items()},
+            "verdict": verdict,
+            "opened": opens,
+        },
+    )
+    return None if opens else f"when {' and '.join(step.when)}: {verdict}"
+
+
+def _not_applicable(
+    conn: Connection,
+    run: Run,
+    step: TaskStep | ApprovalStep | ConstraintStep | ParallelStep,
+    parent: str | None,
+    required: bool,
+    why: str,
+    now: datetime,
+) -> StepState:
+    state = StepState(run.id, step.id, parent, step.kind, required, "not_applicable", why, now, now)
+    runs.insert_step(conn, state)
+    if isinstance(step, ParallelStep):
+        # Its steps never open either; recorded so the run's chain (and resolve) sees them.
+        for child in step.steps:
+            runs.insert_step(
+                conn,
+                StepState(
+                    run.id,
+                    child.id,
+                    step.id,
+                    child.kind,
+                    getattr(child, "required", True),
+                    "not_applicable",
+                    f"in {step.id}: {why}",
+                    now,
+                    now,
+                ),
+            )
     return state
 
 

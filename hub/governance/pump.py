@@ -1,9 +1,13 @@
-"""The governance pump: turns new alarm raises into runs, copies agents' answers to actions,
-and fires due SLA timers. It runs from the lifespan loop, once before the hub serves (catching
-up on what came due while it was down), and before every inbox read and decision.
+"""The governance pump: turns new alarm raises and recommendations into runs, copies agents'
+answers to actions, and fires due SLA timers. It runs from the lifespan loop, once before the
+hub serves (catching up on what came due while it was down), and before every inbox read and
+decision.
 
-Exactly once, across restarts: the trigger cursor moves in the transaction that starts the
+Exactly once, across restarts: each trigger cursor moves in the transaction that starts the
 runs, and a timer is claimed (``fired_at`` set) in the transaction that applies its effect.
+
+A recommendation that no enabled playbook matches, or that expired before the pump reached it,
+starts no run: the sender hears ``recommendation.ignored`` (webhook) with the reason.
 """
 
 from __future__ import annotations
@@ -11,19 +15,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from hub.approvals import decisions
 from hub.approvals import repository as approvals
 from hub.audit.schemas import SYSTEM_ACTOR, agent_actor
-from hub.governance import actions, audit, engine, repository, snapshot, timers
+from hub.external import service as external
+from hub.external.schemas import FeedEvent
+from hub.governance import actions, audit, engine, outbound, repository, snapshot, timers
 from hub.governance.assignees import labels
 from hub.governance.records import ApprovalRow, Run, TaskRow, Timer
 from hub.playbooks import repository as runs
 from hub.playbooks.loader import LoadedPlaybook
-from hub.playbooks.match import matches
+from hub.playbooks.match import Trigger, matches
 from hub.playbooks.model import ApprovalStep, TaskStep
 from hub.storage import Connection, Database
 from hub.tasks import repository as tasks
+from hub.webhooks import service as webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +62,14 @@ def _scan(
     raises = runs.raises_after(conn, runs.cursor(conn), TRIGGER_BATCH)
     started = 0
     for transition_id, alarm_id, trigger, raised_at, value in raises:
+        agent_id = trigger.agent_id
+        assert agent_id is not None  # an alarm always comes from an agent
         for loaded in playbooks.values():
             playbook = loaded.playbook
             if not playbook.enabled or not matches(playbook.match, trigger):
                 continue
             # One open run per playbook and alarm: a repeat raise counts as a recurrence.
-            open_run = runs.open_run_for(conn, playbook.id, trigger.agent_id, trigger.rule)
+            open_run = runs.open_run_for(conn, playbook.id, agent_id, trigger.rule)
             if open_run is not None:
                 open_run.recurrences += 1
                 runs.update_run(conn, open_run)
@@ -86,10 +96,128 @@ def _scan(
                 occurred_at=raised_at,
                 created_at=now,
             )
-            engine.start_run(conn, run, agent_actor(trigger.agent_id), now)
+            engine.start_run(conn, run, agent_actor(agent_id), now)
             started += 1
         runs.move_cursor(conn, transition_id)
     return started, len(raises) == TRIGGER_BATCH
+
+
+async def scan_recommendations(
+    db: Database, playbooks: Mapping[str, LoadedPlaybook], now: datetime
+) -> int:
+    """Start runs for recommendations received since the last scan; returns runs started."""
+    started = 0
+
+    def behind(cur: Connection) -> bool:
+        return runs.cursor(cur, runs.FEED_CURSOR) < external.last_feed_event(cur)
+
+    while await db.read(behind):
+        count, more = await db.write(lambda conn: _scan_feed(conn, playbooks, now))
+        started += count
+        if not more:
+            break
+    return started
+
+
+def _scan_feed(
+    conn: Connection, playbooks: Mapping[str, LoadedPlaybook], now: datetime
+) -> tuple[int, bool]:
+    events = external.feed_events_after(conn, runs.cursor(conn, runs.FEED_CURSOR), TRIGGER_BATCH)
+    started = 0
+    for event in events:
+        if event.type == external.RECOMMENDATION_RECEIVED:
+            started += _recommendation(conn, playbooks, event, now)
+        runs.move_cursor(conn, event.id, runs.FEED_CURSOR)
+    return started, len(events) == TRIGGER_BATCH
+
+
+def _recommendation(
+    conn: Connection, playbooks: Mapping[str, LoadedPlaybook], event: FeedEvent, now: datetime
+) -> int:
+    rec: dict[str, Any] = event.payload
+    facts = rec["trigger"]
+    trigger = Trigger(
+        type=event.type,
+        agent_id=None,
+        rule=facts["rule"],
+        tag=facts["tag"],
+        severity=facts["severity"],
+        category=facts["category"],
+        site=facts["site"],
+        area=facts["area"],
+        line=facts["line"],
+        source_system=rec["source_system"],
+    )
+    matched = [
+        loaded
+        for loaded in playbooks.values()
+        if loaded.playbook.enabled and matches(loaded.playbook.match, trigger)
+    ]
+    expired = datetime.fromisoformat(rec["expires_at"]) <= now
+    if not matched or expired:
+        reason = "it expired before a playbook could start" if expired else "no playbook matches"
+        _ignored(conn, rec, trigger, reason, now)
+        return 0
+    submitter = str(rec["submitted_by"])
+    for loaded in matched:
+        run = Run(
+            id=0,
+            playbook_id=loaded.playbook.id,
+            policy_version=loaded.version,
+            trigger=outbound.RECOMMENDATION,
+            alarm_id=None,
+            agent_id=None,
+            rule=trigger.rule,
+            tag=trigger.tag,
+            severity=trigger.severity,
+            category=trigger.category,
+            site=trigger.site,
+            area=trigger.area,
+            line=trigger.line,
+            # Separation of duties: whoever submitted it cannot approve it.
+            requested_by=submitter.removeprefix("user:") if submitter.startswith("user:") else None,
+            reason=rec["rationale"],
+            context={
+                "recommendation_id": rec["id"],
+                "source_system": rec["source_system"],
+                "external_id": rec["external_id"],
+                "proposed_action": rec["proposed_action"],
+                "parameters": rec["parameters"],
+                "scope": rec["scope"],
+                "expires_at": rec["expires_at"],
+            },
+            status="open",
+            recurrences=0,
+            occurred_at=datetime.fromisoformat(rec["received_at"]),
+            created_at=now,
+        )
+        engine.start_run(conn, run, submitter, now)
+    return len(matched)
+
+
+def _ignored(
+    conn: Connection, rec: dict[str, Any], trigger: Trigger, reason: str, now: datetime
+) -> None:
+    audit.record(
+        conn,
+        now,
+        actor=SYSTEM_ACTOR,
+        action="recommendation.ignored",
+        object_type="recommendation",
+        object_id=rec["id"],
+        run=None,
+        reason=reason,
+        data={"rule": trigger.rule, "expires_at": rec["expires_at"]},
+        site=trigger.site,
+        area=trigger.area,
+    )
+    data = {
+        "recommendation": {k: rec[k] for k in ("id", "source_system", "external_id")},
+        "reason": reason,
+    }
+    webhooks.enqueue(
+        conn, "recommendation.ignored", data, now, site=trigger.site, area=trigger.area
+    )
 
 
 async def close_answered_actions(db: Database, now: datetime) -> int:

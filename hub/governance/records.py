@@ -12,6 +12,20 @@ from hub.playbooks.model import Assignee
 Chain = list[list[Assignee]]
 """Who may act, by escalation level: level 0 are the assignees; level k the k-th escalation."""
 
+Snapshot = dict[str, list[dict[str, Any]]]
+"""The data behind a decision, each entry with its ``age_seconds`` at the moment it was taken:
+``values`` (live floor values), ``inventory`` (positions) and ``supply`` (supplier
+commitments). See hub/governance/snapshot.py."""
+SNAPSHOT_KINDS = ("values", "inventory", "supply")
+
+
+def snapshot_of(stored: Any) -> Snapshot:
+    """A stored snapshot in the current shape: rows written before inventory and supply were
+    part of it hold a bare list of values."""
+    if isinstance(stored, list):
+        stored = {"values": stored}
+    return {kind: list(stored.get(kind, [])) for kind in SNAPSHOT_KINDS}
+
 
 def chain_json(chain: Chain) -> str:
     return json.dumps([[a.model_dump(mode="json", exclude_none=True) for a in lv] for lv in chain])
@@ -117,7 +131,7 @@ class ApprovalRow:
     version: int
     created_at: datetime
     due_at: datetime | None
-    snapshot: list[dict[str, Any]]
+    snapshot: Snapshot
     reminded_at: datetime | None = None
     escalated_at: datetime | None = None
     overdue: bool = False
@@ -139,7 +153,7 @@ class SignatureRow:
     signed_at: datetime
     via: str
     """``assignee``, ``delegation`` or ``escalation``."""
-    snapshot: list[dict[str, Any]]
+    snapshot: Snapshot
     evidence_hash: str
     record_hash: str
     audit_seq: int

@@ -1,5 +1,6 @@
-"""SQL for what tasks and approvals share: SLA timers, delegations, actions, constraints, holds,
-signers' full names, and the live values behind a snapshot."""
+"""SQL for what tasks and approvals share: SLA timers, delegations, actions, signers' full
+names, and the live values behind a snapshot and a hold. (Constraints and holds are the feeds'
+tables: hub/governance/outbound.py reaches them through their services.)"""
 
 from __future__ import annotations
 
@@ -127,7 +128,7 @@ def delegations_of(conn: Connection, username: str | None) -> list[Delegation]:
     return [Delegation(*row) for row in rows]
 
 
-# --- actions, constraints, holds ----------------------------------------------------------
+# --- actions --------------------------------------------------------------------------
 
 _ACTION_COLUMNS = (
     "id, run_id, approval_id, step_id, kind, decision, payload, agent_id, command_id, status,"
@@ -206,85 +207,6 @@ def run_location(conn: Connection, run_id: int) -> tuple[str | None, str | None]
     return (row[0], row[1]) if row else (None, None)
 
 
-def insert_constraint(
-    conn: Connection,
-    run_id: int,
-    where: tuple[str | None, str | None, str | None],
-    equipment: str | None,
-    status: str,
-    capacity_impact: float | None,
-    lot: str | None,
-    reason: str,
-    expected_end: datetime | None,
-    now: datetime,
-) -> int:
-    row = conn.execute(
-        "INSERT INTO gov_constraints (run_id, site, area, line, equipment, status,"
-        " capacity_impact, lot, reason, expected_end, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        [run_id, *where, equipment, status, capacity_impact, lot, reason, expected_end, now],
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def end_constraints(conn: Connection, run_id: int, now: datetime) -> int:
-    rows = conn.execute(
-        "UPDATE gov_constraints SET ended_at = ? WHERE run_id = ? AND ended_at IS NULL"
-        " RETURNING id",
-        [now, run_id],
-    ).fetchall()
-    return len(rows)
-
-
-def constraints_for_run(conn: Connection, run_id: int) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        "SELECT id, status, capacity_impact, lot, reason, expected_end, created_at, ended_at,"
-        " site, area, line, equipment FROM gov_constraints WHERE run_id = ? ORDER BY id",
-        [run_id],
-    ).fetchall()
-    keys = [
-        "id",
-        "status",
-        "capacity_impact_percent",
-        "lot",
-        "reason",
-        "expected_end",
-        "created_at",
-        "ended_at",
-        "site",
-        "area",
-        "line",
-        "equipment",
-    ]
-    return [dict(zip(keys, row, strict=True)) for row in rows]
-
-
-def add_hold(
-    conn: Connection,
-    lot: str,
-    site: str | None,
-    line: str | None,
-    run_id: int,
-    reason: str,
-    now: datetime,
-) -> None:
-    conn.execute(
-        "INSERT INTO gov_holds (lot, site, line, run_id, reason, placed_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        [lot, site, line, run_id, reason, now],
-    )
-
-
-def held_lots(conn: Connection, site: str | None, line: str | None) -> list[str]:
-    rows = conn.execute(
-        "SELECT DISTINCT lot FROM gov_holds WHERE site IS NOT DISTINCT FROM ?"
-        " AND line IS NOT DISTINCT FROM ? ORDER BY lot",
-        [site, line],
-    ).fetchall()
-    return [str(r[0]) for r in rows]
-
-
 # --- people, agents and live values -------------------------------------------------------
 
 
@@ -298,16 +220,6 @@ def set_full_name(conn: Connection, username: str, name: str) -> bool:
         "UPDATE users SET full_name = ? WHERE username = ? RETURNING username", [name, username]
     ).fetchall()
     return bool(rows)
-
-
-def line_agents(conn: Connection, site: str | None, line: str) -> list[str]:
-    """Agents that have reported values from ``line`` of ``site``."""
-    rows = conn.execute(
-        "SELECT DISTINCT agent_id FROM current_values WHERE site IS NOT DISTINCT FROM ?"
-        " AND line = ? ORDER BY agent_id",
-        [site, line],
-    ).fetchall()
-    return [str(r[0]) for r in rows]
 
 
 def live_value(

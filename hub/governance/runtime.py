@@ -18,12 +18,16 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from floorgate.configfile import ConfigError
 from hub.audit.schemas import SYSTEM_ACTOR
+from hub.auth import repository as users
+from hub.auth.schemas import Role
 from hub.config import PlaybooksConfig
 from hub.deps import Clock
 from hub.governance import audit, pump
 from hub.playbooks import repository as runs
 from hub.playbooks.loader import LoadedPlaybook, load_folder
+from hub.playbooks.model import PANEL_REFUSED
 from hub.storage import Connection, Database
 
 logger = logging.getLogger(__name__)
@@ -55,6 +59,7 @@ class Governance:
         now = self.clock()
 
         def store(conn: Connection) -> None:
+            _refuse_panels(conn, loaded)
             new = [
                 item.playbook.id
                 for item in loaded.values()
@@ -89,10 +94,12 @@ class Governance:
         return loaded
 
     async def catch_up(self, now: datetime | None = None) -> None:
-        """Start runs for new raises, close answered actions, fire due timers."""
+        """Start runs for new raises and recommendations, close answered actions, fire due
+        timers."""
         async with self._lock:
             at = now if now is not None else self.clock()
             await pump.scan_triggers(self.db, self.playbooks, at)
+            await pump.scan_recommendations(self.db, self.playbooks, at)
             await pump.close_answered_actions(self.db, at)
             await pump.fire_due_timers(self.db, at)
 
@@ -110,6 +117,28 @@ class Governance:
                     logger.exception("governance pump pass failed; retrying")
                     failing = True
             await asyncio.sleep(self.poll_seconds)
+
+
+def _refuse_panels(conn: Connection, loaded: Mapping[str, LoadedPlaybook]) -> None:
+    """A ``{user: ...}`` entry naming a panel account (a shared device, not a person) is an
+    error in the file, like ``role: panel`` (which check-config refuses without a database).
+
+    Raises:
+        ConfigError: naming the file and key path of each such entry.
+    """
+    panels: dict[str, bool] = {}
+    problems: list[tuple[str, str]] = []
+    for item in loaded.values():
+        for key, username in item.playbook.people():
+            if username not in panels:
+                row = users.get_user(conn, username)
+                panels[username] = row is not None and row.role == Role.PANEL
+            if panels[username]:
+                where = f"{Path(item.file).name}: {key}"
+                problems.append((where, f"{PANEL_REFUSED} ({username!r} is a panel account)"))
+    if problems:
+        folder = Path(next(iter(loaded.values())).file).parent
+        raise ConfigError(folder, problems)
 
 
 @asynccontextmanager

@@ -17,16 +17,21 @@ from hub.storage import Connection, Database
 
 MAX_DELEGATION = timedelta(days=90)
 _MANAGERS = (Role.SUPERVISOR, Role.ADMIN)
+RULE_PANEL = "delegations are between people, who answer for what they sign and complete"
 
 
 async def delegate(
     db: Database, user: User, body: DelegationRequest, now: datetime
 ) -> DelegationView:
     """Raises:
-    Forbidden: the role is not the caller's own.
-    Unprocessable: unknown delegate, to oneself, or a window that is empty, ended, or longer
-        than 90 days.
+    Forbidden: the role is not the caller's own, or the caller is a panel device.
+    Unprocessable: unknown delegate, a panel account as delegate, to oneself, or a window that
+        is empty, ended, or longer than 90 days.
     """
+    # A panel is a shared device: what it is given or gives, no one person answers for. (The
+    # route's policy already keeps panels out; this holds for any other caller of the service.)
+    if user.role == Role.PANEL:
+        raise Forbidden(f"a panel device cannot delegate: {RULE_PANEL}")
     if body.role != user.role:
         raise Forbidden(f"you can only delegate your own role ({user.role.value})")
     if body.to_user == user.username:
@@ -48,8 +53,11 @@ async def delegate(
     )
 
     def work(conn: Connection) -> DelegationView:
-        if users.get_user(conn, body.to_user) is None:
+        delegate_row = users.get_user(conn, body.to_user)
+        if delegate_row is None:
             raise Unprocessable(f"to_user: no user {body.to_user!r}")
+        if delegate_row.role == Role.PANEL:
+            raise Unprocessable(f"to_user: {body.to_user!r} is a panel device: {RULE_PANEL}")
         delegation.id = repository.insert_delegation(conn, delegation)
         audit.record(
             conn,

@@ -92,31 +92,15 @@ def open_holds(conn: Connection) -> list[Hold]:
 
 def lots_for(conn: Connection, site: str | None, lines: Sequence[str]) -> list[str]:
     """The lots on hold for an agent at ``site`` running ``lines``: holds of its site (or of
-    every site) on one of its lines (or on every line), with the lots governance holds."""
+    every site) on one of its lines (or on every line), whoever placed them (a person through
+    ``POST /holds`` or a playbook's hold action)."""
     rows = conn.execute(
         "SELECT DISTINCT lot FROM holds WHERE released_at IS NULL"
         " AND (site IS NULL OR site IS NOT DISTINCT FROM $site)"
         " AND (line IS NULL OR list_contains($lines::VARCHAR[], line))",
         {"site": site, "lines": list(lines)},
     ).fetchall()
-    lots = {str(r[0]) for r in rows}
-    if _table_exists(conn, "gov_holds"):
-        # Lots held by playbook actions (hub/governance): the agent's list is the union.
-        rows = conn.execute(
-            "SELECT DISTINCT lot FROM gov_holds"
-            " WHERE (site IS NULL OR site IS NOT DISTINCT FROM $site)"
-            " AND (line IS NULL OR list_contains($lines::VARCHAR[], line))",
-            {"site": site, "lines": list(lines)},
-        ).fetchall()
-        lots |= {str(r[0]) for r in rows}
-    return sorted(lots)
-
-
-def _table_exists(conn: Connection, name: str) -> bool:
-    row = conn.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]
-    ).fetchone()
-    return bool(row and row[0])
+    return sorted(str(r[0]) for r in rows)
 
 
 def list_holds(conn: Connection, filters: HoldFilters, scope: Scope) -> list[Hold]:

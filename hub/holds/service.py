@@ -36,7 +36,20 @@ def _entry(actor: str, action: str, hold: Hold, reason: str, before: object = No
 def apply(
     conn: Connection, request: HoldsRequest, scope: Scope, actor: str, now: datetime
 ) -> HoldsReply:
-    """Place and release holds; call inside a write transaction (governance may, too).
+    """Place and release holds; call inside a write transaction.
+
+    Raises:
+        Forbidden: an item is outside the caller's scope.
+        Conflict: a release names a lot with no open hold the caller can see.
+    """
+    return apply_with_commands(conn, request, scope, actor, now)[0]
+
+
+def apply_with_commands(
+    conn: Connection, request: HoldsRequest, scope: Scope, actor: str, now: datetime
+) -> tuple[HoldsReply, list[sync.Queued]]:
+    """:func:`apply`, also returning the hold-list (and plan) commands it queued: governance
+    holds lots through here and links each hold action to the commands that carry it.
 
     Raises:
         Forbidden: an item is outside the caller's scope.
@@ -88,8 +101,9 @@ def apply(
     _announce(conn, released, "hold.released", now)
     # lot_held constraints follow the holds in this same commit (no rules needed for holds).
     constraints.derive_holds(conn, now)
-    commands = sync.sync_agents(conn, now)
-    return HoldsReply(placed=placed, unchanged=unchanged, released=released, commands=commands)
+    queued = sync.queue_commands(conn, now)
+    reply = HoldsReply(placed=placed, unchanged=unchanged, released=released, commands=len(queued))
+    return reply, queued
 
 
 def _announce(conn: Connection, holds: Sequence[Hold], event: str, now: datetime) -> None:

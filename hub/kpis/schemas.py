@@ -43,9 +43,11 @@ class AreaKpis(BaseModel):
     approval_latency_seconds: Distribution | None
     escalations: int | None
     time_to_all_notified_seconds: Distribution | None
-    """From the occurrence to the moment every function in the playbook had its task."""
+    """From the occurrence to the moment the run opened its first step, so that every function
+    of an opening fan-out had its task or approval (``all_notified_at`` of the run; steps that
+    open later, such as an approval after the tasks are done, do not move it)."""
     data_age_at_decision_seconds: Distribution | None
-    """The stalest live figure in each signature's snapshot."""
+    """The stalest live floor value in each signature's snapshot (inventory and supply left out)."""
     detection_latency_seconds: Distribution
     """Alarm raise: device source time -> received at the hub."""
     bypassed_steps: int | None
@@ -54,7 +56,8 @@ class AreaKpis(BaseModel):
     time_to_resolve_seconds: Distribution | None
     """Governed runs: occurrence -> resolved."""
     recurrence: list[Recurrence]
-    """Alarms raised more than once in the window, by rule and tag (most first, at most 20)."""
+    """Raises in the window by rule and tag, summed over the area's agents, where more than one
+    (most first, at most 20)."""
     runs_with_recurrences: int | None
     alarm_load: AlarmLoad
 

@@ -35,18 +35,16 @@ def _dist(found: dict[Key, Dist] | None, key: Key) -> Distribution | None:
     )
 
 
-def _ages(value: Any) -> Iterator[float]:
-    """Every ``age_seconds`` in a snapshot, however it nests (values, inventory, supply)."""
-    if isinstance(value, dict):
-        age = value.get("age_seconds")
+def _floor_ages(snapshot: Any) -> Iterator[float]:
+    """The ``age_seconds`` of each live floor value in a snapshot. Inventory and supply figures
+    are left out: an ERP position hours old is normal and would hide how fresh the floor data
+    was. A snapshot is ``{"values": [...], "inventory": ..., "supply": ...}``, or a bare list
+    of values when stored before inventory and supply joined it."""
+    values = snapshot.get("values", []) if isinstance(snapshot, dict) else snapshot
+    for value in values if isinstance(values, list) else []:
+        age = value.get("age_seconds") if isinstance(value, dict) else None
         if isinstance(age, (int, float)) and not isinstance(age, bool):
             yield float(age)
-        for child in value.values():
-            if isinstance(child, (dict, list)):
-                yield from _ages(child)
-    elif isinstance(value, list):
-        for child in value:
-            yield from _ages(child)
 
 
 def _quantiles(values: list[float]) -> Dist:
@@ -57,6 +55,22 @@ def _quantiles(values: list[float]) -> Dist:
     # The same interpolation as DuckDB's quantile_cont (inclusive linear).
     cuts = statistics.quantiles(values, n=10, method="inclusive")
     return (len(values), statistics.median(values), cuts[8])
+
+
+def _recurrences(
+    alarms: list[tuple[str | None, str | None, str, str, str | None, int]],
+) -> list[Recurrence]:
+    """Raises of one area summed by rule and tag across its agents: identical lines name their
+    alarms alike, and a cause that comes back on another line has still recurred."""
+    by_cause: dict[tuple[str, str | None], int] = {}
+    for _, _, _, rule, tag, raises in alarms:
+        by_cause[rule, tag] = by_cause.get((rule, tag), 0) + raises
+    ranked = sorted(by_cause.items(), key=lambda item: (-item[1], item[0][0], item[0][1] or ""))
+    return [
+        Recurrence(rule=rule, tag=tag, occurrences=count)
+        for (rule, tag), count in ranked
+        if count > 1
+    ][:TOP_RECURRENCES]
 
 
 def _report(conn: Connection, start: datetime, end: datetime, scope: Scope) -> KpiReport:
@@ -92,7 +106,7 @@ def _report(conn: Connection, start: datetime, end: datetime, scope: Scope) -> K
     if governed:
         ages: dict[Key, list[float]] = {}
         for site, area, snap in repository.signature_snapshots(conn, start, end):
-            found = list(_ages(snap))
+            found = list(_floor_ages(snap))
             if found:
                 ages.setdefault((site, area), []).append(max(found))
         data_age = {key: _quantiles(values) for key, values in ages.items()}
@@ -124,9 +138,7 @@ def _report(conn: Connection, start: datetime, end: datetime, scope: Scope) -> K
                 bypassed_steps=None if bypassed is None else bypassed.get(key, 0),
                 bypass_attempts_refused=None if refusals is None else refusals.get(key, 0),
                 time_to_resolve_seconds=_dist(resolved, key),
-                recurrence=[
-                    Recurrence(rule=r[3], tag=r[4], occurrences=r[5]) for r in alarms if r[5] > 1
-                ][:TOP_RECURRENCES],
+                recurrence=_recurrences(alarms),
                 runs_with_recurrences=(
                     None if recurring_runs is None else recurring_runs.get(key, 0)
                 ),

@@ -112,6 +112,32 @@ def entries_for(
     return [_entry(r) for r in rows]
 
 
+def shift_window(
+    conn: Connection, site: str | None, line: str, at: datetime
+) -> tuple[datetime, datetime] | None:
+    """(end of the plan entry in force on the line at ``at``, end of its shift), or None when
+    no entry is in force. The shift runs on while entries of the same ``shift`` label follow
+    each other without a gap; an entry without a label is a shift of its own."""
+    rows = conn.execute(
+        "SELECT start_at, end_at, shift FROM plan_entries WHERE replaced_by IS NULL"
+        " AND site IS NOT DISTINCT FROM ? AND line = ? AND end_at > ? ORDER BY start_at, id"
+        " LIMIT 1000",
+        [site, line, at],
+    ).fetchall()
+    current = next((r for r in rows if r[0] <= at), None)
+    if current is None:
+        return None
+    entry_end, shift_end, label = current[1], current[1], current[2]
+    if label is None:
+        return entry_end, shift_end
+    for start, end, shift in rows:
+        if start > shift_end:
+            break
+        if shift == label and end > shift_end:
+            shift_end = end
+    return entry_end, shift_end
+
+
 def list_entries(
     conn: Connection,
     filters: PlanFilters,

@@ -14,6 +14,7 @@ import hashlib
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -70,12 +71,28 @@ def _command_id() -> str:
     return f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
 
 
-def sync_agents(conn: Connection, now: datetime) -> int:
+@dataclass(frozen=True)
+class Queued:
+    """A command :func:`queue_commands` put on an agent's queue."""
+
+    agent_id: str
+    kind: CommandKind
+    payload: dict[str, Any]
+    command_id: str
+
+
+def queue_commands(conn: Connection, now: datetime) -> list[Queued]:
     """Queue the plan / holds commands agents need; call inside a write transaction.
-    Returns the number of commands queued."""
-    out = pending(conn, now)
-    for agent_id, kind, payload, digest in out:
+    Returns what was queued (governance links its hold actions to the commands)."""
+    queued = []
+    for agent_id, kind, payload, digest in pending(conn, now):
         command = Command(command_id=_command_id(), kind=kind, payload=payload, issued_at=now)
         commands.insert(conn, agent_id, command)
         repository.save_sync(conn, agent_id, kind.value, digest, command.command_id, now)
-    return len(out)
+        queued.append(Queued(agent_id, kind, payload, command.command_id))
+    return queued
+
+
+def sync_agents(conn: Connection, now: datetime) -> int:
+    """:func:`queue_commands`, returning how many commands were queued."""
+    return len(queue_commands(conn, now))

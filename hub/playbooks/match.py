@@ -1,4 +1,4 @@
-"""Pure: does an alarm raise match a playbook's ``match`` block."""
+"""Pure: does an alarm raise, or a recommendation, match a playbook's ``match`` block."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from hub.playbooks.model import Match
 
 @dataclass(frozen=True)
 class Trigger:
-    """The facts of one alarm raise that playbooks match on."""
+    """The facts of one alarm raise or recommendation that playbooks match on."""
 
     type: str
-    agent_id: str
+    """``alarm.raised`` or ``recommendation.received``."""
+    agent_id: str | None
     rule: str
     tag: str | None
     severity: str | None
@@ -21,6 +22,8 @@ class Trigger:
     site: str | None
     area: str | None
     line: str | None
+    source_system: str | None = None
+    """The system that sent a recommendation (None for an alarm)."""
 
 
 def _any_glob(patterns: list[str] | None, value: str | None) -> bool:
@@ -48,4 +51,5 @@ def matches(match: Match, trigger: Trigger) -> bool:
         and _one_of(match.areas, trigger.area)
         and _one_of(match.lines, trigger.line)
         and _one_of(match.agents, trigger.agent_id)
+        and _one_of(match.sources, trigger.source_system)
     )

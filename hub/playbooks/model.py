@@ -23,24 +23,40 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from hub.auth.schemas import Role
+from hub.playbooks import conditions
 from protocols.config import Duration, PathError, StrictConfig, TagName
-from protocols.wire import Category, EventType, Severity
+from protocols.wire import Category, Severity
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 """Playbook and step ids: lower case letters, digits, ``-`` and ``_``."""
 Glob = Annotated[str, Field(min_length=1, max_length=200)]
 PositiveDuration = Annotated[Duration, Field(gt=0)]
 ScalarValue = bool | int | float | str
+PANEL_REFUSED = (
+    "a panel is a shared HMI device, not a person: tasks, approvals and escalations go to a"
+    " person's role or to a person"
+)
 
 
 class Assignee(StrictConfig):
-    """A role (``{role: quality}``) or one person (``{user: quinn}``)."""
+    """A role (``{role: quality}``) or one person (``{user: quinn}``).
+
+    The ``panel`` role is refused: a panel is a shared HMI device, not a person, so nobody would
+    answer for what it was given (the hub refuses ``{user: ...}`` naming a panel account when it
+    loads the playbook: see :func:`hub.governance.runtime.Governance.load`)."""
 
     role: Role | None = None
     user: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @field_validator("role")
+    @classmethod
+    def _a_person(cls, role: Role | None) -> Role | None:
+        if role == Role.PANEL:
+            raise ValueError(PANEL_REFUSED)
+        return role
 
     @model_validator(mode="after")
     def _one_of(self) -> Self:
@@ -52,11 +68,18 @@ class Assignee(StrictConfig):
         return f"role:{self.role}" if self.role is not None else f"user:{self.user}"
 
 
-class Match(StrictConfig):
-    """Which alarm raises start a run. Every key given must match; lists mean "any of"; globs
-    use ``*`` and ``?``. Keys left out match everything."""
+TriggerType = Literal["alarm.raised", "recommendation.received"]
 
-    types: list[EventType] = Field(default=[EventType.ALARM_RAISED], min_length=1)
+
+class Match(StrictConfig):
+    """Which alarm raises (or recommendations) start a run. Every key given must match; lists
+    mean "any of"; globs use ``*`` and ``?``. Keys left out match everything.
+
+    A recommendation (``POST /recommendations``) matches as ``type: recommendation.received``
+    with ``rule`` = ``recommendation.<proposed_action>``, ``tag`` = its equipment or lot, and
+    its category, severity, site, area and line; ``sources`` matches its source system."""
+
+    types: list[TriggerType] = Field(default=["alarm.raised"], min_length=1)
     categories: list[Category] | None = None
     severities: list[Severity] | None = None
     rules: list[Glob] | None = None
@@ -66,12 +89,34 @@ class Match(StrictConfig):
     areas: list[str] | None = None
     lines: list[str] | None = None
     agents: list[str] | None = None
+    sources: list[str] | None = None
+    """Source systems of recommendations (``aps``, ``erp``, ``copilot``...)."""
+
+
+def _one_or_many(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+ConditionText = Annotated[
+    str, Field(min_length=1, max_length=300), AfterValidator(conditions.check)
+]
+When = Annotated[list[ConditionText], BeforeValidator(_one_or_many), Field(max_length=10)]
+"""One condition, or a list that must all hold (hub/playbooks/conditions.py)."""
+
+
+class _Conditional(StrictConfig):
+    when: When = Field(default_factory=list)
+    """Open the step only if these hold when the run reaches it, e.g. ``expected_end >
+    shift_end``; otherwise the step is recorded as ``not_applicable`` and the run moves on."""
+    when_unknown: Literal["run", "skip"] = "run"
+    """What a condition that cannot be decided (a fact not known: no plan in force, no expected
+    end posted) does: ``run`` opens the step anyway (the safe side for approvals), ``skip``
+    treats it as false."""
 
     @model_validator(mode="after")
-    def _only_alarm_raises(self) -> Self:
-        for index, kind in enumerate(self.types):
-            if kind is not EventType.ALARM_RAISED:
-                raise PathError(f"types[{index}]", "only alarm.raised starts playbooks today")
+    def _unknown_needs_when(self) -> Self:
+        if "when_unknown" in self.model_fields_set and not self.when:
+            raise PathError("when_unknown", "applies to when: give when as well")
         return self
 
 
@@ -137,6 +182,10 @@ class ConstraintAction(StrictConfig):
     expected_end: PositiveDuration | None = None
     """From the moment the constraint is posted."""
     lot_tag: TagName | None = None
+    """Name the lot from this tag's live value on the run's line (for ``lot_held``)."""
+    equipment: str | None = Field(default=None, min_length=1, max_length=200)
+    """The equipment concerned (default: the run's line). A newer post on the same equipment
+    and lot supersedes an open one, so two runs on one line name their own equipment."""
 
 
 Action = Annotated[
@@ -145,7 +194,7 @@ Action = Annotated[
 ]
 
 
-class TaskStep(_Timed):
+class TaskStep(_Timed, _Conditional):
     kind: Literal["task"]
     id: Identifier
     title: str = Field(min_length=1, max_length=300)
@@ -153,9 +202,13 @@ class TaskStep(_Timed):
     assignee: Assignee
     required: bool = True
     """A required task cannot be skipped, and the run cannot be resolved while it is open."""
+    reports: list[Literal["expected_end"]] = Field(default_factory=list, max_length=1)
+    """What whoever completes the task may report with it: ``expected_end``, when the equipment
+    is expected back, which moves the expected end of the run's open reduced/unavailable
+    constraints (and so the ``expected_end`` fact of later ``when:`` conditions)."""
 
 
-class ApprovalStep(_Timed):
+class ApprovalStep(_Timed, _Conditional):
     kind: Literal["approval"]
     id: Identifier
     title: str = Field(min_length=1, max_length=300)
@@ -182,7 +235,7 @@ class ApprovalStep(_Timed):
         return self
 
 
-class ConstraintStep(StrictConfig):
+class ConstraintStep(_Conditional):
     kind: Literal["constraint"]
     id: Identifier
     status: Literal["available", "reduced", "unavailable", "lot_held"]
@@ -190,6 +243,7 @@ class ConstraintStep(StrictConfig):
     reason: str = Field(min_length=1, max_length=500)
     expected_end: PositiveDuration | None = None
     lot_tag: TagName | None = None
+    equipment: str | None = Field(default=None, min_length=1, max_length=200)
 
     def action(self) -> ConstraintAction:
         return ConstraintAction(
@@ -199,14 +253,16 @@ class ConstraintStep(StrictConfig):
             reason=self.reason,
             expected_end=self.expected_end,
             lot_tag=self.lot_tag,
+            equipment=self.equipment,
         )
 
 
 LeafStep = Annotated[TaskStep | ApprovalStep | ConstraintStep, Field(discriminator="kind")]
 
 
-class ParallelStep(StrictConfig):
-    """Fan-out: every step opens at once; the step finishes when all of them have."""
+class ParallelStep(_Conditional):
+    """Fan-out: every step opens at once; the step finishes when all of them have. A ``when``
+    here decides for all of them (each may have its own as well)."""
 
     kind: Literal["parallel"]
     id: Identifier
@@ -219,11 +275,17 @@ Step = Annotated[
 
 
 class SnapshotScope(StrictConfig):
-    """The live values attached to approvals and decisions: tags of the run's line (or area, if
-    the alarm names no line) matching ``tags``."""
+    """The data attached to approvals and decisions (hub/governance/snapshot.py): live values
+    of the run's line (or area, if the alarm names no line) whose tag matches ``tags``, and
+    the inventory positions and supplier commitments of the run's area (with the site-wide
+    ones) whose item matches ``items``."""
 
     tags: list[Glob] = Field(default=["*"], min_length=1)
     max_values: int = Field(default=50, ge=1, le=500)
+    items: list[Glob] = Field(default=["*"])
+    """Item globs (``resin*``); an empty list attaches no inventory or supply."""
+    max_items: int = Field(default=50, ge=1, le=200)
+    """Rows of each kind (positions, commitments)."""
 
 
 class Playbook(StrictConfig):
@@ -254,6 +316,30 @@ class Playbook(StrictConfig):
         for step in self.steps:
             leaves.extend(step.steps if isinstance(step, ParallelStep) else [step])
         return leaves
+
+    def people(self) -> list[tuple[str, str]]:
+        """(key path, user name) of every ``{user: ...}`` entry: assignees, approvers and
+        escalation targets, e.g. ``("steps[0].steps[1].escalate_to[0].user", "sam")``."""
+        found: list[tuple[str, str]] = []
+        for index, step in enumerate(self.steps):
+            if isinstance(step, ParallelStep):
+                leaves = [(f"steps[{index}].steps[{i}]", s) for i, s in enumerate(step.steps)]
+            else:
+                leaves = [(f"steps[{index}]", step)]
+            for where, leaf in leaves:
+                entries: list[tuple[str, Assignee]] = []
+                if isinstance(leaf, TaskStep):
+                    entries.append((f"{where}.assignee", leaf.assignee))
+                if isinstance(leaf, ApprovalStep):
+                    entries += [
+                        (f"{where}.approvers[{i}]", a) for i, a in enumerate(leaf.approvers)
+                    ]
+                if isinstance(leaf, (TaskStep, ApprovalStep)):
+                    entries += [
+                        (f"{where}.escalate_to[{i}]", a) for i, a in enumerate(leaf.escalate_to)
+                    ]
+                found += [(f"{path}.user", a.user) for path, a in entries if a.user is not None]
+        return found
 
     def find(self, step_id: str) -> TaskStep | ApprovalStep | ConstraintStep | ParallelStep:
         for step in self.steps:

@@ -14,6 +14,8 @@ from hub.storage import Connection
 from protocols.wire import Scalar
 
 CURSOR = "alarm_raises"
+FEED_CURSOR = "feed_events"
+"""The governance cursors: over alarm raises, and over the feeds' events (recommendations)."""
 
 
 def save_version(
@@ -177,16 +179,16 @@ def update_step(conn: Connection, step: StepState) -> None:
     )
 
 
-def cursor(conn: Connection) -> int:
-    row = conn.execute("SELECT position FROM gov_cursor WHERE name = ?", [CURSOR]).fetchone()
+def cursor(conn: Connection, name: str = CURSOR) -> int:
+    row = conn.execute("SELECT position FROM gov_cursor WHERE name = ?", [name]).fetchone()
     return int(row[0]) if row else 0
 
 
-def move_cursor(conn: Connection, position: int) -> None:
+def move_cursor(conn: Connection, position: int, name: str = CURSOR) -> None:
     conn.execute(
         "INSERT INTO gov_cursor (name, position) VALUES (?, ?)"
         " ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-        [CURSOR, position],
+        [name, position],
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.approvals.schemas import Approval
+from hub.constraints.schemas import Constraint
 from hub.tasks.schemas import Task
 
 
@@ -97,7 +98,8 @@ class RunDetail(RunSummary):
     tasks: list[Task]
     approvals: list[Approval]
     actions: list[RunAction]
-    constraints: list[dict[str, Any]]
+    constraints: list[Constraint]
+    """What the run posted on the constraint board (``GET /constraints``), open or ended."""
     outcome: Outcome
 
 

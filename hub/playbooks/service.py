@@ -13,7 +13,7 @@ from hub.audit.schemas import user_actor
 from hub.auth.schemas import User
 from hub.auth.scope import Scope
 from hub.errors import Conflict, Forbidden, HubError, NotFound, Unprocessable
-from hub.governance import audit, authority, engine, timers
+from hub.governance import audit, authority, engine, outbound, timers
 from hub.governance import repository as governance_repository
 from hub.governance.records import Run
 from hub.governance.runtime import Governance
@@ -30,7 +30,7 @@ from hub.playbooks.schemas import (
 )
 from hub.storage import Connection
 from hub.tasks import repository as tasks
-from hub.tasks.schemas import Task
+from hub.tasks.service import view as task_view
 
 RULE_REQUIRED = "rule required-step: a required step is still open"
 
@@ -86,7 +86,7 @@ def _seconds(start: datetime, end: datetime | None) -> float | None:
 def _detail(conn: Connection, run: Run, user: User, now: datetime) -> RunDetail:
     who = authority.load(conn, user, now)
     task_views = [
-        Task.of(t, who.chain(t.assignees, t.escalation_level, t.site, t.area))
+        task_view(conn, t, who.chain(t.assignees, t.escalation_level, t.site, t.area))
         for t in tasks.for_run(conn, run.id)
     ]
     rows = approvals.for_run(conn, run.id)
@@ -111,7 +111,7 @@ def _detail(conn: Connection, run: Run, user: User, now: datetime) -> RunDetail:
             RunAction(**{k: v for k, v in vars(a).items() if k not in ("run_id", "extra")})
             for a in governance_repository.actions_for_run(conn, run.id)
         ],
-        constraints=governance_repository.constraints_for_run(conn, run.id),
+        constraints=outbound.constraints_of(conn, run.id),
         outcome=Outcome(
             status=run.status,
             resolution_code=run.resolution_code,
@@ -242,7 +242,7 @@ async def resolve(
         run.status, run.resolved_at, run.resolved_by = "resolved", now, user.username
         run.resolution_code, run.resolution_note = body.resolution_code, body.note
         repository.update_run(conn, run)
-        ended = governance_repository.end_constraints(conn, run.id, now)
+        ended = outbound.end_constraints(conn, run, actor, now)
         audit.record(
             conn,
             now,
@@ -256,6 +256,7 @@ async def resolve(
             reason=body.note,
             data={"resolution_code": body.resolution_code, "constraints_ended": ended},
         )
+        outbound.announce_resolution(conn, run, now)
         return _detail(conn, run, user, now), None
 
     view, refusal = await governance.db.write(work)

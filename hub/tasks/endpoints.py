@@ -47,8 +47,12 @@ async def get_task(task_id: int, user: CurrentUser, governance: GovernanceDep) -
 async def complete_task(
     task_id: int, body: CompleteRequest, user: CurrentUser, governance: GovernanceDep
 ) -> Task:
-    """Only the assignee, a delegate or an escalation target (403 names the rule; audited)."""
-    return await service.complete(governance, user, task_id, body.note)
+    """Only the assignee, a delegate or an escalation target (403 names the rule; audited).
+    An ``expected_end`` moves the run's equipment constraints (422 if the step does not report
+    one, it is not in the future, or the run has no open reduced/unavailable constraint)."""
+    return await service.complete(
+        governance, user, task_id, body.note, expected_end=body.expected_end
+    )
 
 
 @router.post("/{task_id}/skip", responses=_CHANGE)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from hub.governance.assignees import labels
 from hub.governance.records import TaskRow
@@ -42,9 +43,12 @@ class Task(BaseModel):
     """The caller may complete (or, if not required, skip) this task."""
     via: str | None
     """How the caller may act: ``assignee``, ``delegation`` or ``escalation``."""
+    reports: list[str] = []
+    """What completing it may report besides the note (``expected_end``: when the equipment is
+    expected back), from the playbook step's ``reports``."""
 
     @classmethod
-    def of(cls, row: TaskRow, via: str | None) -> Task:
+    def of(cls, row: TaskRow, via: str | None, reports: Sequence[str] = ()) -> Task:
         return cls(
             id=row.id,
             run_id=row.run_id,
@@ -69,6 +73,7 @@ class Task(BaseModel):
             note=row.note,
             can_act=row.status == "open" and via is not None,
             via=via,
+            reports=list(reports),
         )
 
 
@@ -78,6 +83,10 @@ class _Body(BaseModel):
 
 class CompleteRequest(_Body):
     note: str | None = Field(default=None, max_length=4000)
+    expected_end: AwareDatetime | None = Field(default=None, strict=False)
+    """When the equipment is expected back (with its UTC offset), for a task whose playbook
+    step says ``reports: [expected_end]``: it becomes the expected end of the run's open
+    reduced/unavailable constraints. Must be in the future, at most a year ahead."""
 
 
 class SkipRequest(_Body):

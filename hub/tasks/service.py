@@ -5,18 +5,19 @@ transaction; a refusal commits its audit record and then raises."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from hub.audit.schemas import user_actor
 from hub.auth.schemas import User
 from hub.auth.scope import Scope
-from hub.errors import Conflict, Forbidden, HubError, NotFound
-from hub.governance import audit, authority, engine, timers
+from hub.errors import Conflict, Forbidden, HubError, NotFound, Unprocessable
+from hub.governance import audit, authority, engine, outbound, timers
 from hub.governance.authority import Authority
 from hub.governance.records import Run, TaskRow
 from hub.governance.runtime import Governance
 from hub.playbooks import repository as runs
+from hub.playbooks.model import TaskStep
 from hub.storage import Connection
 from hub.tasks import repository
 from hub.tasks.schemas import Task
@@ -46,6 +47,13 @@ def _load(
     return task, run, who, via
 
 
+def view(conn: Connection, row: TaskRow, via: str | None) -> Task:
+    """The task as the API shows it, with what its playbook step lets a completion report."""
+    run = runs.get_run(conn, row.run_id)
+    step = engine.playbook_of(conn, run.policy_version).find(row.step_id) if run else None
+    return Task.of(row, via, step.reports if isinstance(step, TaskStep) else ())
+
+
 async def list_tasks(
     governance: Governance, user: User, statuses: list[str], assigned: Assigned, limit: int
 ) -> list[Task]:
@@ -61,7 +69,7 @@ async def list_tasks(
             via = who.chain(row.assignees, row.escalation_level, row.site, row.area)
             if assigned == "me" and via is None:
                 continue
-            found.append(Task.of(row, via))
+            found.append(view(cur, row, via))
         return found[:limit]
 
     return await governance.db.read(query)
@@ -70,15 +78,32 @@ async def list_tasks(
 async def get_task(governance: Governance, user: User, task_id: int) -> Task:
     now = governance.clock()
     await governance.catch_up(now)
-    task, _, _, via = await governance.db.read(lambda cur: _load(cur, task_id, user, now))
-    return Task.of(task, via)
+
+    def query(cur: Connection) -> Task:
+        task, _, _, via = _load(cur, task_id, user, now)
+        return view(cur, task, via)
+
+    return await governance.db.read(query)
 
 
-async def complete(governance: Governance, user: User, task_id: int, note: str | None) -> Task:
-    """Raises:
+async def complete(
+    governance: Governance,
+    user: User,
+    task_id: int,
+    note: str | None,
+    *,
+    expected_end: datetime | None = None,
+) -> Task:
+    """Complete a task; with ``expected_end`` (a step that ``reports: [expected_end]``), first
+    move the expected end of the run's open reduced/unavailable constraints, so the steps the
+    completion opens already decide on it.
+
+    Raises:
     NotFound: no such task the caller can see.
     Conflict: the task is not open.
     Forbidden: the caller is not the assignee, a delegate or an escalation target.
+    Unprocessable: an ``expected_end`` the step does not report, not in the future, more than
+        a year ahead, or with no open equipment constraint to move (nothing changes).
     """
     now = governance.clock()
     await governance.catch_up(now)
@@ -91,8 +116,18 @@ async def complete(governance: Governance, user: User, task_id: int, note: str |
             _audit_refusal(conn, run, task, actor, "task.complete_refused", refusal, now)
             return Task.of(task, via), refusal
         assert via is not None
-        _close(conn, run, task, via, user, actor, "done", note, now)
-        return Task.of(task, via), None
+        reported: dict[str, Any] = {}
+        if expected_end is not None:
+            problem = _expected_end_problem(conn, run, task, expected_end, now)
+            if problem is not None:
+                return Task.of(task, via), Unprocessable(f"expected_end: {problem}")
+            moved = outbound.set_expected_end(conn, run, expected_end, actor, now)
+            reported = {
+                "expected_end": expected_end.isoformat(),
+                "constraints": [c.id for c in moved],
+            }
+        _close(conn, run, task, via, user, actor, "done", note, now, reported)
+        return view(conn, task, via), None
 
     return await _commit_or_raise(governance, work)
 
@@ -121,6 +156,24 @@ async def skip(governance: Governance, user: User, task_id: int, reason: str) ->
     return await _commit_or_raise(governance, work)
 
 
+MAX_EXPECTED_END = timedelta(days=366)
+
+
+def _expected_end_problem(
+    conn: Connection, run: Run, task: TaskRow, expected_end: datetime, now: datetime
+) -> str | None:
+    step = engine.playbook_of(conn, run.policy_version).find(task.step_id)
+    if not isinstance(step, TaskStep) or "expected_end" not in step.reports:
+        return f"step {task.step_id!r} does not report one (its playbook step has no reports)"
+    if expected_end <= now:
+        return "must be in the future"
+    if expected_end > now + MAX_EXPECTED_END:
+        return "must be at most a year ahead"
+    if not outbound.open_equipment_constraints(conn, run):
+        return "the run has no open reduced or unavailable constraint whose end it could move"
+    return None
+
+
 _CLOSING = {"done": ("task.completed", "completed"), "skipped": ("task.skipped", "skipped")}
 """status -> (audit action, how the step finished)."""
 
@@ -135,8 +188,10 @@ def _close(
     status: str,
     note: str | None,
     now: datetime,
+    reported: dict[str, Any] | None = None,
 ) -> None:
-    """Close an open task as done or skipped: store, stop its timers, audit, finish its step."""
+    """Close an open task as done or skipped: store, stop its timers, audit (with what was
+    ``reported``), finish its step."""
     action, how = _CLOSING[status]
     task.status, task.completed_at, task.completed_by, task.note = status, now, user.username, note
     repository.update(conn, task)
@@ -152,7 +207,7 @@ def _close(
         before={"status": "open"},
         after={"status": status},
         reason=note,
-        data={"via": via, "step_id": task.step_id},
+        data={"via": via, "step_id": task.step_id, **(reported or {})},
     )
     engine.finish_step(conn, run, task.step_id, status, how, now)
 

@@ -38,17 +38,20 @@ def enqueue(
     *,
     site: str | None = None,
     area: str | None = None,
+    event_id: str | None = None,
 ) -> int:
     """Queue ``event`` for every active subscriber that wants it; call inside the write
     transaction of the change it reports. Returns the number of deliveries queued.
 
     The body is ``{"id", "event", "occurred_at", "site", "area", "data"}``; ``data`` must be
-    JSON. Anyone in the hub may call this (governance uses it for playbook webhook actions).
+    JSON. ``event_id`` (default: a new one) is the body's ``id`` and the deliveries'
+    ``event_id``, so a caller can link what it records to the delivery log. Anyone in the hub
+    may call this (governance uses it for playbook webhook actions and run outcomes).
     """
     wanted = [s.id for s in repository.active_subscriptions(conn) if _wants(s, event, site, area)]
     if not wanted:
         return 0
-    event_id = uuid.uuid4().hex
+    event_id = event_id or uuid.uuid4().hex
     body = json.dumps(
         {
             "id": event_id,

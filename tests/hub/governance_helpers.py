@@ -74,19 +74,33 @@ def prepare_db(seeded: Path, target: Path) -> Path:
     return target
 
 
+PANEL = "panel-a1"
+"""The shared HMI panel of the press area (a device account, not a person)."""
+
+
+def seed_with_panel(seeded: Path, tmp_path: Path) -> Path:
+    """A copy of the seeded database with the ``PANEL`` account, to pass to start_hub."""
+    seed = tmp_path / "seed-with-panel.duckdb"
+    shutil.copyfile(seeded, seed)
+    admin.add_user(seed, PANEL, "panel", PASSWORD, sites=["plant1"], areas=["press"])
+    return seed
+
+
 def start_hub(
     tmp_path: Path,
     seeded: Path,
     clock: FakeClock,
     tls: ssl.SSLContext,
     playbooks: dict[str, str],
+    **settings: Any,
 ) -> RunningHub:
+    """``settings``: more hub config sections (e.g. quick ``feeds`` and ``webhooks`` passes)."""
     folder = tmp_path / "playbooks"
     folder.mkdir(exist_ok=True)
     for name, text in playbooks.items():
         (folder / name).write_text(text, encoding="utf-8")
     db = prepare_db(seeded, tmp_path / "gov.duckdb")
-    settings = {"playbooks": {"path": str(folder), "timer_poll_seconds": 3600}}
+    settings = {"playbooks": {"path": str(folder), "timer_poll_seconds": 3600}, **settings}
     hub = RunningHub(db, clock, tls, settings)
     hub.start()
     return hub

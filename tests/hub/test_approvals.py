@@ -1,5 +1,6 @@
 """Approvals: e-signatures (password again), separation of duties, assignee refusals, the
-live-data snapshot at opening and at each signature, and the actions on a decision."""
+snapshot (live values, inventory, supply) at opening and at each signature, and the actions on
+a decision."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from hub.governance.records import snapshot_of
 from tests.hub.conftest import AGENT, FakeClock
 from tests.hub.governance_helpers import (
     MINUTE,
@@ -70,8 +72,8 @@ def open_release(gov: Clients) -> dict[str, Any]:
 def test_sequential_signatures_with_refusals_audited(gov: Clients) -> None:
     approval = open_release(gov)
     assert (approval["requested_by"], approval["open_slots"]) == ("maria", [0])
-    assert {v["tag"] for v in approval["snapshot"]} == {"press1.temp", "pack.lot"}
-    assert all(v["age_seconds"] >= 0 for v in approval["snapshot"])
+    assert {v["tag"] for v in approval["snapshot"]["values"]} == {"press1.temp", "pack.lot"}
+    assert all(v["age_seconds"] >= 0 for v in approval["snapshot"]["values"])
     quinn, pete = gov("quinn"), gov("pete")
     assert [a["id"] for a in items(quinn, "/api/v1/approvals")] == [approval["id"]]
     assert items(pete, "/api/v1/approvals") == []  # not pete's turn yet
@@ -90,7 +92,7 @@ def test_sequential_signatures_with_refusals_audited(gov: Clients) -> None:
         0,
     )
     assert signature["meaning"] == "I approve running the press under deviation"
-    assert {v["tag"] for v in signature["snapshot"]} == {"press1.temp", "pack.lot"}
+    assert {v["tag"] for v in signature["snapshot"]["values"]} == {"press1.temp", "pack.lot"}
 
     done = ok(decide(pete, approval["id"]))
     assert (done["status"], done["decision_source"]) == ("approved", "signature")
@@ -169,3 +171,80 @@ def test_the_requester_of_an_approval_is_whoever_did_the_step_before(gov: Client
     approval = open_release(gov)
     refused = decide(gov("maria"), approval["id"])  # maria is not quality anyway
     assert refused.status_code == 403
+
+
+def post_items(gov: Clients, inventory: list[dict[str, Any]], supply: list[dict[str, Any]]) -> None:
+    paco = gov("paco")  # procurement: may post for every site
+    stored = ok(
+        paco.post("/api/v1/inventory", json={"source_system": "wms", "positions": inventory})
+    )
+    assert stored["stale"] == 0
+    if supply:
+        stored = ok(
+            paco.post("/api/v1/supply", json={"source_system": "erp", "commitments": supply})
+        )
+        assert stored["stale"] == 0
+
+
+def test_the_snapshot_holds_inventory_and_supply_with_their_age(gov: Clients) -> None:
+    def position(item: str, quantity: float, minutes_old: int, **where: str) -> dict[str, Any]:
+        as_of = (gov.hub.clock.now - minutes_old * MINUTE).isoformat()
+        return {"site": "plant1", "item": item, "quantity": quantity, "unit": "kg",
+                "as_of": as_of, **where}  # fmt: skip
+
+    commitment = {"supplier": "ResinCo", "item": "resin", "quantity": 5000, "unit": "kg",
+                  "due_at": (gov.hub.clock.now + 60 * MINUTE).isoformat(), "status": "at_risk",
+                  "as_of": (gov.hub.clock.now - 30 * MINUTE).isoformat()}  # fmt: skip
+    post_items(
+        gov,
+        [
+            position("resin", 1200, 10, area="press", location="silo-2"),
+            position("boxes", 80, 60),  # site-wide (no area): part of every area's snapshot
+            position("paint", 3, 1, area="paint"),  # another area of the site
+            position("resin", 7, 1, site="plant2", area="press"),  # another site
+        ],
+        [
+            {**commitment, "reference": "PO-1", "site": "plant1", "area": "press"},
+            {**commitment, "reference": "PO-9", "site": "plant2"},
+        ],
+    )
+    approval = open_release(gov)  # opens one minute after the figures were posted
+
+    def figures(snapshot: dict[str, Any]) -> tuple[set[Any], set[Any]]:
+        inventory = {(p["site"], p["item"], p["quantity"], p["age_seconds"])
+                     for p in snapshot["inventory"]}  # fmt: skip
+        supply = {(c["reference"], c["status"], c["age_seconds"]) for c in snapshot["supply"]}
+        return inventory, supply
+
+    at_open = approval["snapshot"]
+    assert figures(at_open) == (
+        {("plant1", "resin", 1200, 11 * 60.0), ("plant1", "boxes", 80, 61 * 60.0)},
+        {("PO-1", "at_risk", 31 * 60.0)},
+    )
+    assert {v["tag"] for v in at_open["values"]} == {"press1.temp", "pack.lot"}
+
+    # A newer silo figure arrives before the decision: the signature holds it, and its age then.
+    gov.hub.clock.advance(5 * MINUTE)
+    post_items(gov, [position("resin", 900, 2, area="press", location="silo-2")], [])
+    signed = ok(decide(gov("quinn"), approval["id"]))
+    [signature] = signed["signatures"]
+    assert figures(signature["snapshot"]) == (
+        {("plant1", "resin", 900, 2 * 60.0), ("plant1", "boxes", 80, 66 * 60.0)},
+        {("PO-1", "at_risk", 36 * 60.0)},
+    )
+    assert signature["oldest_age_seconds"] == 66 * 60.0  # the stalest figure of any kind
+    assert signed["snapshot"] == at_open  # what the approval opened with does not change
+
+    # Both snapshots are in the audit chain, as the API shows them.
+    records = audit(gov("ada"), object_type="approval", object_id=str(approval["id"]))
+    [opened] = [r for r in records if r["action"] == "approval.opened"]
+    [sign] = [r for r in records if r["action"] == "approval.signed"]
+    assert figures(opened["data"]["snapshot"]) == figures(at_open)
+    assert figures(sign["data"]["snapshot"]) == figures(signature["snapshot"])
+    assert ok(gov("ada").get("/api/v1/audit/verify"))["ok"] is True
+
+
+def test_a_snapshot_stored_before_inventory_and_supply_reads_as_values() -> None:
+    value = {"agent_id": AGENT, "tag": "press1.temp", "age_seconds": 2.0}
+    assert snapshot_of([value]) == {"values": [value], "inventory": [], "supply": []}
+    assert snapshot_of({"values": [], "supply": [value]})["supply"] == [value]

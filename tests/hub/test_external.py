@@ -150,5 +150,14 @@ async def test_snapshot_for_a_decision(tmp_path: Path) -> None:
             ("resin", 120.0),
         ]
         assert snap["supply"] == []
+        # A playbook's snapshot.items globs; no glob, no items.
+        resin = await db.read(
+            lambda cur: service.snapshot(cur, later, site="plant1", area="press", patterns=["r*"])
+        )
+        assert [i["item"] for i in resin["inventory"]] == ["resin"]
+        none = await db.read(lambda cur: service.snapshot(cur, later, site="plant1", patterns=[]))
+        assert none == {"inventory": [], "supply": []}
+        every_area = await db.read(lambda cur: service.snapshot(cur, later, site="plant1"))
+        assert len(every_area["inventory"]) == 3
     finally:
         await db.close()

@@ -86,3 +86,15 @@ async def test_governance_figures_are_null_with_a_reason_without_their_tables(
         assert "gov_signatures" in report.unavailable["data_age_at_decision_seconds"]
     finally:
         await db.close()
+
+
+def test_data_age_counts_floor_values_only() -> None:
+    snapshot = {
+        "values": [{"tag": "a", "age_seconds": 2.0}, {"tag": "b", "age_seconds": 9}],
+        "inventory": [{"item": "resin", "age_seconds": 7200.0}],
+        "supply": [{"item": "resin", "age_seconds": 86400.0}],
+    }
+    assert list(service._floor_ages(snapshot)) == [2.0, 9.0]
+    # Stored before inventory and supply joined the snapshot: a bare list of values.
+    assert list(service._floor_ages([{"age_seconds": 3}, {"age_seconds": True}])) == [3.0]
+    assert list(service._floor_ages({"inventory": []})) == []

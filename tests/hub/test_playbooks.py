@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from floorgate.cli import main
 from floorgate.configfile import ConfigError
 from hub.playbooks.loader import validate_playbook_file
+from hub.playbooks.model import PANEL_REFUSED
 from tests.hub.conftest import AGENT, OTHER_AGENT, FakeClock
 from tests.hub.governance_helpers import (
+    PANEL,
     PRESS_PLAYBOOK,
     Clients,
     actions,
@@ -20,6 +23,7 @@ from tests.hub.governance_helpers import (
     items,
     ok,
     raised,
+    seed_with_panel,
     start_hub,
 )
 
@@ -77,7 +81,7 @@ def test_example_playbooks_are_valid(path: Path) -> None:
             " default_decision: reject}",
             "steps[0].default_decision: needs a due time",
         ),
-        ("id: x\nname: x\nmatch: {types: [value]}\nsteps: []", "match.types[0]: only alarm"),
+        ("id: x\nname: x\nmatch: {types: [value]}\nsteps: []", "match.types[0]: Input should be"),
     ],
 )
 def test_invalid_playbooks_name_the_key_path(tmp_path: Path, text: str, problem: str) -> None:
@@ -155,3 +159,68 @@ def test_an_invalid_file_is_refused_on_reload_and_the_old_version_stays(
     assert "broken.yaml: id" in reply.json()["detail"]
     assert ok(sam.get("/api/v1/playbooks")) == [before]
     assert gov("maria").post("/api/v1/playbooks/reload").status_code == 403
+
+
+PANEL_PLAYBOOK = """
+id: panel-work
+name: Work given to a panel
+match: {rules: ["never"]}
+steps:
+  - id: fan-out
+    kind: parallel
+    steps:
+      - {id: look, kind: task, title: Look, assignee: {role: maintenance}, due: 5min,
+         escalate_to: [{role: supervisor}, {role: panel}]}
+  - {id: sign, kind: approval, title: Sign, meaning: I sign, approvers: [{role: panel}]}
+  - {id: fix, kind: task, title: Fix, assignee: {role: panel}}
+"""
+
+
+def test_check_config_refuses_a_panel_as_assignee_with_the_key_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "panel.yaml"
+    path.write_text(PANEL_PLAYBOOK, encoding="utf-8")
+    assert main(["check-config", str(path)]) == 1
+    errors = capsys.readouterr().err
+    for key in ("steps[0].steps[0].escalate_to[1].role", "steps[1].approvers[0].role",
+                "steps[2].assignee.role"):  # fmt: skip
+        assert f"{path}: {key}: {PANEL_REFUSED} (got 'panel')" in errors, errors
+
+
+@pytest.fixture
+def with_panel(
+    tmp_path: Path,
+    seeded_db: tuple[Path, dict[str, str]],
+    clock: FakeClock,
+    tls_context: ssl.SSLContext,
+) -> Iterator[Clients]:
+    """The ``gov`` hub, with a panel account (the shared HMI device of the press area)."""
+    seed = seed_with_panel(seeded_db[0], tmp_path)
+    hub = start_hub(tmp_path, seed, clock, tls_context, {"press.yaml": PRESS_PLAYBOOK})
+    clients = Clients(hub, seeded_db[1][AGENT])
+    yield clients
+    clients.close()
+    hub.stop()
+
+
+def test_the_hub_refuses_a_playbook_naming_a_panel_account(
+    with_panel: Clients, tmp_path: Path
+) -> None:
+    sam = with_panel("sam")
+    [before] = ok(sam.get("/api/v1/playbooks"))
+    text = PANEL_PLAYBOOK.replace("{role: panel}", f"{{user: {PANEL}}}")
+    (tmp_path / "playbooks" / "panel.yaml").write_text(text, encoding="utf-8")
+    reply = sam.post("/api/v1/playbooks/reload")
+    assert reply.status_code == 422
+    detail = reply.json()["detail"]
+    for key in ("steps[0].steps[0].escalate_to[1].user", "steps[1].approvers[0].user",
+                "steps[2].assignee.user"):  # fmt: skip
+        assert f"panel.yaml: {key}: {PANEL_REFUSED} ({PANEL!r} is a panel account)" in detail
+    assert ok(sam.get("/api/v1/playbooks")) == [before]
+    # The same file naming a person loads.
+    (tmp_path / "playbooks" / "panel.yaml").write_text(text.replace(PANEL, "maria"))
+    assert {p["id"] for p in ok(sam.post("/api/v1/playbooks/reload"))} == {
+        "press-hot",
+        "panel-work",
+    }

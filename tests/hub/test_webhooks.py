@@ -4,15 +4,9 @@ is moved, no sleeping), the delivery log, subscriptions audited and the secret s
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -20,57 +14,26 @@ import pytest
 
 from hub.webhooks.service import backoff
 from tests.hub.conftest import FakeClock, RunningHub
-from tests.hub.feeds_helpers import L1, AsUser, audit_actions, hub, ingest, located, ok
+from tests.hub.feeds_helpers import (
+    L1,
+    SECRET,
+    AsUser,
+    Receiver,
+    audit_actions,
+    hub,
+    ingest,
+    located,
+    ok,
+    receiving,
+)
 
 __all__ = ["hub"]
-
-SECRET = "a-long-shared-secret-for-tests"
-
-
-class Receiver:
-    """A planning system's endpoint: answers the first ``fail_first`` requests with 500."""
-
-    def __init__(self, fail_first: int) -> None:
-        self.fail_first = fail_first
-        self.received: queue.Queue[tuple[int, dict[str, str], bytes, bool]] = queue.Queue()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                timestamp = self.headers["X-Floorgate-Timestamp"]
-                expected = hmac.new(
-                    SECRET.encode(), timestamp.encode() + b"." + body, hashlib.sha256
-                ).hexdigest()
-                valid = hmac.compare_digest(
-                    "sha256=" + expected, self.headers["X-Floorgate-Signature"]
-                )
-                status = 500 if receiver.fail_first > 0 else (200 if valid else 401)
-                receiver.fail_first -= 1
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                receiver.received.put((status, dict(self.headers), body, valid))
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def next(self) -> tuple[int, dict[str, str], dict[str, Any], bool]:
-        status, headers, body, valid = self.received.get(timeout=10)
-        return status, headers, json.loads(body), valid
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    r = Receiver(fail_first=1)
-    r.thread.start()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
+    with receiving(fail_first=1) as r:
+        yield r
 
 
 def until_logged(
