@@ -20,6 +20,22 @@ log = logging.getLogger("floorgate")
 DEFAULT_HUB_DB = Path("data/hub.duckdb")
 
 
+USER_ROLES = (
+    "operator",
+    "maintenance",
+    "quality",
+    "production",
+    "procurement",
+    "logistics",
+    "planner",
+    "supervisor",
+    "admin",
+    "panel",
+)
+"""The hub's roles (``hub.auth.schemas.Role``), spelled out so that ``floorgate agent`` never
+imports a hub module to build its parser; a test keeps the two lists equal."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -103,7 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     user_actions = user.add_subparsers(title="actions", metavar="ACTION", required=True)
     user_add = user_actions.add_parser("add", help="add a user to the hub database")
     user_add.add_argument("username")
-    user_add.add_argument("--role", required=True)
+    user_add.add_argument(
+        "--role",
+        required=True,
+        choices=USER_ROLES,
+        help="a person's function, or panel: the shared HMI device of an area (give --area);"
+        " it reads its area and acts only for a person who identifies with a PIN or password",
+    )
     user_add.add_argument("--full-name", help="recorded with the user's electronic signatures")
     user_add.add_argument("--site", action="append", default=[], help="repeat for several")
     user_add.add_argument("--area", action="append", default=[], help="repeat for several")
@@ -322,6 +344,10 @@ def _read_password(from_stdin: bool) -> str:
 def _user_add(args: argparse.Namespace) -> int:
     from hub.admin import add_user
 
+    if args.pin_stdin and args.role == "panel":
+        # Refused before anything is stored, rather than a panel added without its PIN.
+        print("user add: a panel has no PIN: people identify at it with their own", file=sys.stderr)
+        return 1
     try:
         password = _read_password(args.password_stdin)
         add_user(args.db, args.username, args.role, password, args.site, args.area)

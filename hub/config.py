@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Config(BaseModel):
@@ -101,6 +101,35 @@ class WebhooksConfig(_Config):
     max_backoff_seconds: float = Field(default=3600, gt=0)
 
 
+class PlannerLine(_Config):
+    """Where the planner board reads a line's actual output."""
+
+    site: str = Field(min_length=1)
+    line: str = Field(min_length=1)
+    counter_tag: str = Field(min_length=1)
+    """The tag of the line's good-count counter, as the agents report it (a counter that
+    goes down was reset or rolled over; counting goes on from the new value)."""
+
+
+class PlannerConfig(_Config):
+    lines: list[PlannerLine] = Field(default_factory=list)
+    """Lines whose produced count the board sets against the plan; a line not listed shows
+    its plan without the actual."""
+    refresh_seconds: float = Field(default=10, gt=0)
+    """How often a live board recomputes plan against actual (new counts, the clock); a new
+    plan upload is picked up within a second."""
+
+    @model_validator(mode="after")
+    def _one_counter_per_line(self) -> Self:
+        seen: set[tuple[str, str]] = set()
+        for index, entry in enumerate(self.lines):
+            key = (entry.site, entry.line)
+            if key in seen:
+                raise ValueError(f"lines[{index}]: {entry.site}/{entry.line} is listed twice")
+            seen.add(key)
+        return self
+
+
 class TlsConfig(_Config):
     certfile: Path
     keyfile: Path
@@ -118,4 +147,5 @@ class HubConfig(_Config):
     playbooks: PlaybooksConfig = Field(default_factory=PlaybooksConfig)
     feeds: FeedsConfig = Field(default_factory=FeedsConfig)
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
+    planner: PlannerConfig = Field(default_factory=PlannerConfig)
     tls: TlsConfig | None = None

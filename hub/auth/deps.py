@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -39,6 +40,21 @@ async def require_user(
     raise Unauthorized("invalid or expired token")
 
 
+@dataclass(frozen=True)
+class Session:
+    """The caller's session: its user and the bearer token (to end it)."""
+
+    user: User
+    token: str
+
+
+async def require_session(
+    request: Request, credentials: _Credentials, resources: ResourcesDep
+) -> Session:
+    user = await require_user(request, credentials, resources)
+    return Session(user, _token(credentials))
+
+
 async def require_agent(credentials: _Credentials, resources: ResourcesDep) -> str:
     token = _token(credentials)
     agent_id = await service.agent_for_token(resources.db, token)
@@ -61,5 +77,6 @@ def _authorise(request: Request, user: User) -> None:
 
 
 CurrentUser = Annotated[User, Depends(require_user)]
+CurrentSession = Annotated[Session, Depends(require_session)]
 CurrentAgent = Annotated[str, Depends(require_agent)]
 """The authenticated agent's id."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from hub.auth.schemas import Role
+from hub.auth.schemas import PERSON_ROLES, Role
 
 
 class Access(Enum):
@@ -28,7 +28,12 @@ class Rule:
     roles: frozenset[Role] = frozenset()
 
 
-_EVERY_ROLE = frozenset(Role)
+# People: every role but the panel device, which reads its area and acts only for a person.
+_EVERY_ROLE = PERSON_ROLES
+_PANEL = frozenset({Role.PANEL})
+_AREA_READ = _EVERY_ROLE | _PANEL
+"""Reads an HMI panel needs (alarms, values, events, source states); scope limits them to
+the panel's area like any user's."""
 _ACK = frozenset({Role.OPERATOR, Role.MAINTENANCE, Role.PRODUCTION, Role.SUPERVISOR, Role.ADMIN})
 _SHELVE = frozenset({Role.OPERATOR, Role.MAINTENANCE, Role.SUPERVISOR, Role.ADMIN})
 # Suppression and out-of-service take an alarm away from everyone: only those accountable.
@@ -64,12 +69,13 @@ POLICY: dict[str, Rule] = {
     "metrics": OPEN,  # GET /metrics (counts only; scraped by Prometheus without a session)
     "login": OPEN,  # POST /api/v1/auth/login
     "ingest": AGENT,  # POST /api/v1/ingest
-    "list_events": users(_EVERY_ROLE),  # GET /api/v1/events
-    "list_values": users(_EVERY_ROLE),  # GET /api/v1/values
-    "list_alarms": users(_EVERY_ROLE),  # GET /api/v1/alarms
-    "stream_alarms": users(_EVERY_ROLE),  # GET /api/v1/alarms/stream (SSE)
-    "get_alarm": users(_EVERY_ROLE),  # GET /api/v1/alarms/{alarm_id}
-    "alarm_history": users(_EVERY_ROLE),  # GET /api/v1/alarms/{alarm_id}/history
+    "logout": users(_AREA_READ),  # POST /api/v1/auth/logout
+    "list_events": users(_AREA_READ),  # GET /api/v1/events
+    "list_values": users(_AREA_READ),  # GET /api/v1/values
+    "list_alarms": users(_AREA_READ),  # GET /api/v1/alarms
+    "stream_alarms": users(_AREA_READ),  # GET /api/v1/alarms/stream (SSE)
+    "get_alarm": users(_AREA_READ),  # GET /api/v1/alarms/{alarm_id}
+    "alarm_history": users(_AREA_READ),  # GET /api/v1/alarms/{alarm_id}/history
     "ack_alarm": users(_ACK),  # POST /api/v1/alarms/{alarm_id}/ack
     "shelve_alarm": users(_SHELVE),  # POST /api/v1/alarms/{alarm_id}/shelve
     "unshelve_alarm": users(_SHELVE),  # POST /api/v1/alarms/{alarm_id}/unshelve
@@ -86,14 +92,16 @@ POLICY: dict[str, Rule] = {
     "approvals_page": OPEN,  # GET /approvals
     "planner_page": OPEN,  # GET /planner
     "audit_page": OPEN,  # GET /audit
-    "whoami": users(_EVERY_ROLE),  # GET /api/v1/me
-    "set_my_pin": users(_EVERY_ROLE),  # PUT /api/v1/me/pin
-    "hmi_status": users(_EVERY_ROLE),  # GET /api/v1/pages/hmi
+    "whoami": users(_AREA_READ),  # GET /api/v1/me
+    "set_my_pin": users(_EVERY_ROLE),  # PUT /api/v1/me/pin (a panel device has no PIN)
+    "hmi_status": users(_AREA_READ),  # GET /api/v1/pages/hmi
     "occurrence_chain": users(_AUDIT_READ),  # GET /api/v1/pages/chain/{alarm_id}
-    "planner_chart": users(_EVERY_ROLE),  # GET /api/v1/pages/planner/chart
-    # The panel's session calls; the person named in the body must hold an _ACK/_SHELVE role.
-    "ack_alarm_on_behalf": users(_ACK),  # POST /api/v1/alarms/{alarm_id}/ack-on-behalf
-    "shelve_alarm_on_behalf": users(_SHELVE),  # POST /api/v1/alarms/{alarm_id}/shelve-on-behalf
+    "planner_board": users(_EVERY_ROLE),  # GET /api/v1/pages/planner
+    "stream_planner": users(_EVERY_ROLE),  # GET /api/v1/pages/planner/stream (SSE)
+    # A panel's session (or a person's, for someone else at their screen) calls; the person
+    # named in the body must hold an _ACK/_SHELVE role. The plain routes above exclude panels.
+    "ack_alarm_on_behalf": users(_ACK | _PANEL),  # POST /api/v1/alarms/{alarm_id}/ack-on-behalf
+    "shelve_alarm_on_behalf": users(_SHELVE | _PANEL),  # POST .../{alarm_id}/shelve-on-behalf
     # Governance: every role may hold tasks and approvals; the services check assignment,
     # delegation, escalation and separation of duties per object.
     "list_tasks": users(_EVERY_ROLE),  # GET /api/v1/tasks

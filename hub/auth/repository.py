@@ -55,6 +55,14 @@ def insert_session(
     )
 
 
+def delete_session(conn: Connection, token_hash: str) -> bool:
+    """Revoke one session; False if there was none with this token."""
+    row = conn.execute(
+        "DELETE FROM sessions WHERE token_hash = ? RETURNING token_hash", [token_hash]
+    ).fetchone()
+    return row is not None
+
+
 def delete_expired_sessions(conn: Connection, now: datetime) -> None:
     conn.execute("DELETE FROM sessions WHERE expires_at <= ?", [now])
 

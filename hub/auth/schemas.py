@@ -18,6 +18,13 @@ class Role(StrEnum):
     PLANNER = "planner"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
+    PANEL = "panel"
+    """A shared HMI device of an area, not a person: it reads its area and acts only for a
+    person who identifies at it with a PIN or password (``.../ack-on-behalf``)."""
+
+
+PERSON_ROLES = frozenset(Role) - {Role.PANEL}
+"""Roles held by people (who act as themselves)."""
 
 
 class User(BaseModel):

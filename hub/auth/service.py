@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from hub.audit import service as audit
@@ -32,12 +33,16 @@ def prepare_user(
     """Validate a new user and hash the password (slow: do it outside any transaction).
 
     Raises:
-        ValueError: unknown role, empty username, or a password shorter than 8 characters.
+        ValueError: unknown role, empty username, a password shorter than 8 characters, or a
+            panel without an area.
     """
     if not username or username != username.strip():
         raise ValueError("username must be non-empty without leading or trailing spaces")
     if role not in {r.value for r in Role}:
         raise ValueError(f"unknown role {role!r}; expected one of: {', '.join(Role)}")
+    # A panel device unscoped in area would show (and act through) every area's alarms.
+    if role == Role.PANEL and not areas:
+        raise ValueError("a panel is the device of an area: give at least one area")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
     return UserRow(username, role, list(sites), list(areas), hash_password(password))
@@ -136,6 +141,16 @@ def _login_entry(action: str, username: str) -> AuditEntry:
     )
 
 
+async def logout(db: Database, token: str, user: User, now: datetime) -> None:
+    """End the session of ``token`` (the caller's own): the token stops working at once."""
+
+    def revoke(conn: Connection) -> None:
+        repository.delete_session(conn, token_hash(token))
+        audit.record(conn, [_login_entry("logout", user.username)], now)
+
+    await db.write(revoke)
+
+
 async def user_for_token(db: Database, token: str, now: datetime) -> User | None:
     digest = token_hash(token)
     row = await db.read(lambda cur: repository.session_user(cur, digest, now))
@@ -180,8 +195,11 @@ def store_pin(
     """Set a user's PIN from ``prepare_pin`` output and audit it; run inside a transaction.
 
     Raises:
-        ValueError: no such user.
+        ValueError: no such user, or the user is a panel device.
     """
+    row = repository.get_user(conn, username)
+    if row is not None and row.role == Role.PANEL:
+        raise ValueError(f"{username!r} is a panel: people identify at it with their own PINs")
     had_pin = repository.get_pin_hash(conn, username) is not None
     if not repository.set_pin_hash(conn, username, pin_hash):
         raise ValueError(f"no user {username!r}")
@@ -223,7 +241,16 @@ async def set_own_pin(db: Database, user: User, password: str, pin: str, now: da
     await db.write(lambda conn: store_pin(conn, user.username, pin_hash, now, actor))
 
 
-async def identify(
+@dataclass(frozen=True)
+class Identified:
+    """A person who identified at a shared panel, and the ``identity.verified`` audit entry to
+    commit in the same transaction as what they do (so both are kept, or neither)."""
+
+    user: User
+    record: AuditEntry
+
+
+async def verify_identity(
     db: Database,
     username: str,
     secret: str,
@@ -234,16 +261,18 @@ async def identify(
     site: str | None = None,
     area: str | None = None,
     now: datetime,
-) -> User:
+) -> Identified:
     """The person who identifies with their PIN or password at a shared panel.
 
     Both the PIN and the password are checked (or dummies, for an unknown name or no PIN), so
-    every failure takes the same time. Every outcome is audited: the success with the person as
-    actor and ``at`` (the panel's actor) in its data, the failure with the panel as actor.
+    every failure takes the same time. A failure is audited at once (with the panel as actor:
+    the lockout counts these records); a success is not written here but returned, with the
+    person as actor and ``at`` (the panel's actor) in its data, for the caller to commit with
+    the action it authorises.
 
     Args:
         at: the actor of the session the person identifies through (the panel device).
-        purpose: what the identification is for, e.g. ``alarm.ack``.
+        purpose: what the identification is for, e.g. ``ack_alarm``.
         subject: the object it is for, e.g. ``alarm:12``.
         site, area: where the subject is (the records are scoped like it).
 
@@ -280,10 +309,10 @@ async def identify(
         site=site,
         area=area,
     )
-    await db.write(lambda conn: audit.record(conn, [entry], now))
     if not ok or row is None:
+        await db.write(lambda conn: audit.record(conn, [entry], now))
         raise Unauthorized(_BAD_IDENTITY)
-    return _to_user(row)
+    return Identified(_to_user(row), entry)
 
 
 def has_pin(conn: Connection, username: str) -> bool:

@@ -6,10 +6,10 @@ works: the panel's session calls, the person identifies with a PIN or password i
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Any
 
-from fastapi import APIRouter, Query, Response
-from pydantic import AwareDatetime
+from fastapi import APIRouter, Response
+from fastapi.responses import StreamingResponse
 
 from hub.alarms.schemas import Alarm
 from hub.auth import service as auth
@@ -17,19 +17,22 @@ from hub.auth.deps import CurrentUser
 from hub.auth.scope import Scope
 from hub.deps import ResourcesDep
 from hub.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable, error_responses
-from hub.pages import service
+from hub.pages import planner, service
 from hub.pages.schemas import (
     AckOnBehalfRequest,
     HmiStatus,
     Me,
     OccurrenceChain,
     PinRequest,
-    PlannerChart,
+    PlannerBoard,
     ShelveOnBehalfRequest,
 )
 
 router = APIRouter(tags=["pages"])
 
+_SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "An SSE stream"}
+}
 _ON_BEHALF_ERRORS = error_responses(
     Unauthorized, Forbidden, NotFound, Conflict, Unprocessable, auth.TooManyAttempts
 )
@@ -116,28 +119,32 @@ async def occurrence_chain(
     return await service.occurrence_chain(resources.db, alarm_id, Scope.of(user), resources.clock())
 
 
+@router.get("/pages/planner", responses=error_responses(Unauthorized, Forbidden))
+async def planner_board(user: CurrentUser, resources: ResourcesDep) -> PlannerBoard:
+    """Plan against actual for the current shift of every line in the caller's scope that has
+    a plan in force: planned and produced counts, rates, the projected shortfall at shift end,
+    and the chart as server-rendered SVG."""
+    return await planner.board(
+        resources.db, resources.config.planner, Scope.of(user), resources.clock()
+    )
+
+
 @router.get(
-    "/pages/planner/chart",
-    responses=error_responses(Unauthorized, Forbidden, Unprocessable),
+    "/pages/planner/stream",
+    response_class=StreamingResponse,
+    responses={**_SSE_RESPONSE, **error_responses(Unauthorized, Forbidden)},
 )
-async def planner_chart(
-    user: CurrentUser,
-    resources: ResourcesDep,
-    line: Annotated[str, Query(min_length=1)],
-    tag: Annotated[str, Query(min_length=1, description="The line's good-count counter")],
-    start: AwareDatetime,
-    end: AwareDatetime,
-    planned_rate_per_hour: Annotated[float, Query(ge=0)],
-) -> PlannerChart:
-    """Plan against actual for one line over a shift: planned and produced counts, the actual
-    rate, the projected shortfall at shift end, and the chart as server-rendered SVG."""
-    return await service.planner_chart(
-        resources.db,
-        Scope.of(user),
-        line=line,
-        tag=tag,
-        start=start,
-        end=end,
-        planned_rate_per_hour=planned_rate_per_hour,
-        now=resources.clock(),
+async def stream_planner(user: CurrentUser, resources: ResourcesDep) -> StreamingResponse:
+    """The planner board, live: ``event: board`` (as ``GET /pages/planner``) at once, after
+    every plan upload and as the counts move (``planner.refresh_seconds``)."""
+    return StreamingResponse(
+        planner.board_events(
+            resources.db,
+            resources.config.planner,
+            Scope.of(user),
+            resources.clock,
+            resources.config.streams.heartbeat_seconds,
+        ),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

@@ -1,4 +1,5 @@
-"""SQL for the pages' own reads: communication states of sources and agents."""
+"""SQL for the pages' own reads: communication states of sources and agents, the chain of an
+occurrence, counter readings and the plan version for the planner board."""
 
 from __future__ import annotations
 
@@ -120,15 +121,27 @@ def occurrence_records(
 
 
 def counter_readings(
-    conn: Connection, scope: Scope, line: str, tag: str, since: datetime, until: datetime
+    conn: Connection,
+    scope: Scope,
+    site: str,
+    line: str,
+    tag: str,
+    since: datetime,
+    until: datetime,
 ) -> list[tuple[datetime, float]]:
-    """Numeric readings of ``tag`` on ``line`` (value events, source time order)."""
+    """Numeric readings of ``tag`` on ``site``/``line`` (value events, source time order)."""
     scope_sql, params = scope.sql()
     rows = conn.execute(
         "SELECT source_time, TRY_CAST(value::VARCHAR AS DOUBLE) AS v FROM events"
-        " WHERE type = 'value' AND tag = $tag AND line = $line"
+        " WHERE type = 'value' AND tag = $tag AND site = $site AND line = $line"
         f" AND source_time >= $since AND source_time <= $until AND {scope_sql}"
         " AND v IS NOT NULL ORDER BY source_time, seq",
-        {**params, "tag": tag, "line": line, "since": since, "until": until},
+        {**params, "tag": tag, "site": site, "line": line, "since": since, "until": until},
     ).fetchall()
     return [(r[0], float(r[1])) for r in rows]
+
+
+def plans_version(conn: Connection) -> int:
+    """The newest plan upload's id (0 before the first): a live board re-reads when it moves."""
+    row = conn.execute("SELECT coalesce(max(id), 0) FROM plan_uploads").fetchone()
+    return int(row[0]) if row else 0

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hub.audit.schemas import AuditRecord
 from hub.auth.schemas import Role
+from hub.plans.schemas import PlanEntry
 
 
 class _Body(BaseModel):
@@ -116,18 +117,44 @@ class OccurrenceChain(BaseModel):
     """More records exist than were returned."""
 
 
-class PlannerChart(BaseModel):
-    """Plan against actual for one line over one shift, with the chart as SVG markup."""
+class PlannerLine(BaseModel):
+    """Plan against actual for one line over its current shift, with the chart as SVG markup.
 
+    The shift is the plan entry in force now together with the entries next to it that carry
+    the same ``shift`` name (gaps under an hour between them are breaks, not another shift).
+    """
+
+    site: str
+    area: str | None
     line: str
-    tag: str
+    shift: str | None
+    """The entries' shift name, if the plan gives one."""
     start: datetime
     end: datetime
+    entries: list[PlanEntry]
+    """The shift's plan entries (``GET /api/v1/plans`` shape), by start time."""
+    counter_tag: str | None
+    """The line's good-count counter (``planner.lines`` in the hub config); null: not
+    configured, and the actual figures below are null too."""
     planned_rate_per_hour: float
+    """The rate of the entry in force now (0 in a planned stop or a break)."""
     planned_total: float
     planned_by_now: float
-    produced: float
+    produced: float | None
+    """Counted since the shift started (counter resets are bridged)."""
     rate_per_hour: float | None
-    projected_total: float
-    shortfall: float
+    """The actual rate over the last 15 minutes (null without two readings in them)."""
+    projected_total: float | None
+    """``produced`` plus the actual rate over the planned running time left."""
+    shortfall: float | None
+    """How far ``projected_total`` falls short of ``planned_total`` (never below 0)."""
     svg: str
+
+
+class PlannerBoard(BaseModel):
+    """Plan against actual of every line in the caller's scope with a plan in force now."""
+
+    as_of: datetime
+    lines: list[PlannerLine]
+    plans_version: int
+    """The newest plan upload the board reflects (it changes with every upload)."""

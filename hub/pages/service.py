@@ -1,5 +1,6 @@
-"""Rules behind the page-support API: acting for a person at a shared panel, and the
-communication state of sources and agents."""
+"""Rules behind the page-support API: acting for a person at a shared panel, the
+communication state of sources and agents, the chain of one occurrence (the planner board is
+in ``planner.py``)."""
 
 from __future__ import annotations
 
@@ -14,15 +15,14 @@ from hub.auth import service as auth
 from hub.auth.policy import POLICY, Access
 from hub.auth.schemas import User
 from hub.auth.scope import Scope
-from hub.errors import Forbidden, Unprocessable
-from hub.pages import chart, repository
+from hub.errors import Forbidden
+from hub.pages import repository
 from hub.pages.schemas import (
     AgentStatus,
     ChainEntry,
     HmiStatus,
     Me,
     OccurrenceChain,
-    PlannerChart,
     SourceState,
     SourceStatus,
     Stage,
@@ -56,9 +56,13 @@ async def me(db: Database, user: User) -> Me:
 
 async def _person_for(
     db: Database, panel: User, alarm: Alarm, person: str, secret: str, operation: str, now: datetime
-) -> User:
-    """The person acting at ``panel`` on ``alarm``: identified, allowed by role and by scope."""
-    who = await auth.identify(
+) -> auth.Identified:
+    """The person acting at ``panel`` on ``alarm``: identified, allowed by role and by scope.
+
+    Their ``identity.verified`` record is left to the caller, to commit with the action; a
+    person refused here (role, scope) leaves none, as they did nothing.
+    """
+    identified = await auth.verify_identity(
         db,
         person,
         secret,
@@ -69,11 +73,12 @@ async def _person_for(
         area=alarm.area,
         now=now,
     )
+    who = identified.user
     if who.role not in POLICY[operation].roles:
         raise Forbidden(f"role {who.role.value!r} of {who.username!r} may not call {operation}")
     if not Scope.of(who).allows(alarm.site, alarm.area):
         raise Forbidden(f"{who.username!r} is not responsible for the area of alarm {alarm.id}")
-    return who
+    return identified
 
 
 async def ack_on_behalf(
@@ -90,7 +95,8 @@ async def ack_on_behalf(
     """Acknowledge as ``person`` (identified by PIN or password) through the panel's session.
 
     The alarm transition and its audit record name the person; the identification record
-    (``identity.verified``) names the panel it was made at.
+    (``identity.verified``, actor the person, ``data.at`` the panel) is committed in the same
+    transaction, just before it: both are kept, or neither.
 
     Raises:
         NotFound: the alarm is not in the panel's scope.
@@ -99,7 +105,8 @@ async def ack_on_behalf(
         Unprocessable, Conflict: as ``POST /alarms/{id}/ack``.
     """
     alarm = await alarms.get_alarm(db, alarm_id, Scope.of(panel), now)
-    who = await _person_for(db, panel, alarm, person, secret, "ack_alarm", now)
+    identified = await _person_for(db, panel, alarm, person, secret, "ack_alarm", now)
+    who = identified.user
     change = await alarms.acknowledge(
         db,
         bus,
@@ -110,6 +117,7 @@ async def ack_on_behalf(
         note=note,
         channel=Channel.HMI,
         now=now,
+        records=[identified.record],
     )
     return change.alarm
 
@@ -129,7 +137,8 @@ async def shelve_on_behalf(
 ) -> Alarm:
     """Shelve as ``person`` through the panel's session (errors as ``ack_on_behalf``)."""
     alarm = await alarms.get_alarm(db, alarm_id, Scope.of(panel), now)
-    who = await _person_for(db, panel, alarm, person, secret, "shelve_alarm", now)
+    identified = await _person_for(db, panel, alarm, person, secret, "shelve_alarm", now)
+    who = identified.user
     change = await alarms.shelve(
         db,
         bus,
@@ -141,6 +150,7 @@ async def shelve_on_behalf(
         reason=reason,
         channel=Channel.HMI,
         now=now,
+        records=[identified.record],
     )
     return change.alarm
 
@@ -292,45 +302,4 @@ async def occurrence_chain(
         run_ids=[int(r) for r in run_ids if r.isdigit()],
         entries=entries,
         truncated=len(rows) > CHAIN_LIMIT,
-    )
-
-
-async def planner_chart(
-    db: Database,
-    scope: Scope,
-    *,
-    line: str,
-    tag: str,
-    start: datetime,
-    end: datetime,
-    planned_rate_per_hour: float,
-    now: datetime,
-) -> PlannerChart:
-    """Plan against actual for ``line`` from the readings of its counter ``tag``.
-
-    Raises:
-        Unprocessable: ``end`` is not after ``start``.
-    """
-    if end <= start:
-        raise Unprocessable("end must be after start")
-    readings = await db.read(
-        lambda cur: repository.counter_readings(cur, scope, line, tag, start, min(now, end))
-    )
-    figures = chart.plan_vs_actual(
-        readings, start=start, end=end, now=now, planned_rate_per_hour=planned_rate_per_hour
-    )
-    svg = chart.render_svg(figures, f"Line {line}, plan against actual", f"chart-{line}")
-    return PlannerChart(
-        line=line,
-        tag=tag,
-        start=start,
-        end=end,
-        planned_rate_per_hour=planned_rate_per_hour,
-        planned_total=figures.planned_total,
-        planned_by_now=figures.planned_by_now,
-        produced=figures.produced,
-        rate_per_hour=figures.rate_per_hour,
-        projected_total=figures.projected_total,
-        shortfall=figures.shortfall,
-        svg=svg,
     )

@@ -93,6 +93,7 @@ def test_new_agent_token_replaces_the_old_one(
         ("operator", "short", "at least 8 characters"),
         ("operator", "", "at least 8 characters"),
         ("maintenance", PASSWORD, "already exists"),
+        ("panel", PASSWORD, "give at least one area"),  # areas=[] below
     ],
 )
 def test_add_user_refuses_bad_input(tmp_path: Path, role: str, password: str, message: str) -> None:
@@ -100,6 +101,42 @@ def test_add_user_refuses_bad_input(tmp_path: Path, role: str, password: str, me
     admin.add_user(path, "maria", "maintenance", PASSWORD, sites=[], areas=[])
     with pytest.raises(ValueError, match=message):
         admin.add_user(path, "maria" if "exists" in message else "otto", role, password, [], [])
+
+
+def test_a_panel_is_the_device_of_an_area_and_has_no_pin(tmp_path: Path) -> None:
+    path = tmp_path / "hub.duckdb"
+    admin.add_user(path, "panel-press", "panel", PASSWORD, sites=["plant1"], areas=["press"])
+    with pytest.raises(ValueError, match="people identify at it with their own PINs"):
+        admin.set_pin(path, "panel-press", "246810")
+    with open_connection(path) as conn:
+        row = conn.execute("SELECT role, areas, pin_hash FROM users").fetchone()
+    assert row == ("panel", ["press"], None)
+
+
+def test_logout_revokes_the_session_token_and_is_audited(
+    anon: httpx.Client, user: httpx.Client, user_token: str, agent: httpx.Client
+) -> None:
+    other = anon.post("/api/v1/auth/login", json={"username": "maria", "password": PASSWORD})
+    maria = {"Authorization": f"Bearer {other.json()['token']}"}
+    assert user.get("/api/v1/alarms").status_code == 200
+    assert user.post("/api/v1/auth/logout").status_code == 204
+    for method, path in (("GET", "/api/v1/alarms"), ("POST", "/api/v1/auth/logout")):
+        reply = anon.request(method, path, headers={"Authorization": f"Bearer {user_token}"})
+        assert reply.status_code == 401, path
+    # Only that session ends: maria's goes on.
+    assert anon.get("/api/v1/alarms", headers=maria).status_code == 200
+    assert anon.post("/api/v1/auth/logout").status_code == 401
+    assert agent.post("/api/v1/auth/logout").status_code == 403
+
+    assert anon.post("/api/v1/auth/logout", headers=maria).status_code == 204
+    again = anon.post("/api/v1/auth/login", json={"username": "ada", "password": PASSWORD})
+    records = anon.get(
+        "/api/v1/audit",
+        params={"object_type": "user", "limit": 1000},
+        headers={"Authorization": f"Bearer {again.json()['token']}"},
+    ).json()["items"]
+    logouts = [(r["actor"], r["object_id"]) for r in records if r["action"] == "logout"]
+    assert logouts == [("user:ada", "ada"), ("user:maria", "maria")]
 
 
 def test_admin_stores_hashes_not_secrets(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ PAINT = {"site": "plant1", "area": "paint", "line": "line-2"}
 
 USERS: dict[str, tuple[str, list[str], list[str], str | None]] = {
     # username: (role, sites, areas, PIN)
-    "panel-press": ("operator", ["plant1"], ["press"], None),
+    "panel-press": ("panel", ["plant1"], ["press"], None),
     "maria": ("maintenance", ["plant1"], ["press"], PIN),
     "otto": ("maintenance", ["plant1"], ["paint"], "135791"),
     "quinn": ("quality", [], [], None),
@@ -212,19 +212,52 @@ steps:
         escalate_to: [{role: supervisor}]
 """
 
+JAM_PLAYBOOK = """
+id: press-jam
+name: Press feeder jammed
+match: {rules: ["press-feeder.jammed"]}
+steps:
+  - id: fan-out
+    kind: parallel
+    steps:
+      - id: clear-jam
+        kind: task
+        title: Clear the feeder jam
+        reports: [expected_end]
+        assignee: {role: maintenance}
+        due: 10min
+      - id: feeder-down
+        kind: constraint
+        equipment: press-feeder
+        status: reduced
+        capacity_impact_percent: 50
+        reason: feeder jammed
+        expected_end: 30min
+"""
+"""A task whose completion reports when the equipment is back (the inbox shows a time field)."""
+
 
 @pytest.fixture
 def gov_hub(
     tmp_path: Path, pages_seed: tuple[Path, str], tls_context: ssl.SSLContext
 ) -> Iterator[RunningHub]:
-    """A hub with one playbook; signers have their printed names set."""
+    """A hub with one playbook and a counter for the planner board on line-1; signers have
+    their printed names set."""
     path = tmp_path / "gov.duckdb"  # never the file of the plain ``hub`` fixture
     shutil.copyfile(pages_seed[0], path)
     set_full_name(path, "quinn", "Quinn Quality")
     folder = tmp_path / "playbooks"
     folder.mkdir()
     (folder / "press-hot.yaml").write_text(PLAYBOOK)
-    settings = {"playbooks": {"path": str(folder), "timer_poll_seconds": 0.2}}
+    (folder / "press-jam.yaml").write_text(JAM_PLAYBOOK)
+    settings = {
+        "playbooks": {"path": str(folder), "timer_poll_seconds": 0.2},
+        # line-1 (PRESS) counts good parts on pack.count; line-2 (PAINT) has no counter.
+        "planner": {
+            "lines": [{"site": "plant1", "line": "line-1", "counter_tag": "pack.count"}],
+            "refresh_seconds": 0.5,
+        },
+    }
     running = RunningHub(path, RealClock(), tls_context, settings)
     running.start()
     yield running

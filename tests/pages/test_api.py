@@ -30,7 +30,7 @@ def audit(client: httpx.Client, **filters: Any) -> list[dict[str, Any]]:
 def test_me_lists_the_operations_of_the_role(as_user: AsUser) -> None:
     me = as_user("panel-press").get("/api/v1/me").json()
     assert (me["username"], me["role"], me["areas"], me["has_pin"]) == (
-        "panel-press", "operator", ["press"], False,
+        "panel-press", "panel", ["press"], False,
     )  # fmt: skip
     assert "ack_alarm_on_behalf" in me["operations"]
     assert "list_audit" not in me["operations"]
@@ -44,6 +44,11 @@ def test_a_panel_acknowledges_for_the_person_who_enters_a_pin(
     panel = as_user("panel-press")
     alarm = only_alarm(panel)
     url = f"/api/v1/alarms/{alarm['id']}/ack-on-behalf"
+    # The panel device never acts as itself.
+    for action, body in (("ack", {"note": "x"}), ("shelve", {"minutes": 5, "reason": "x"})):
+        direct = panel.post(f"/api/v1/alarms/{alarm['id']}/{action}", json=body)
+        assert direct.status_code == 403, direct.text
+        assert direct.json()["detail"] == f"role 'panel' may not call {action}_alarm"
 
     no_note = panel.post(url, json={"person": "maria", "secret": PIN})
     assert no_note.status_code == 422, no_note.text
@@ -78,6 +83,20 @@ def test_a_panel_acknowledges_for_the_person_who_enters_a_pin(
     assert ("identity.verified", "user:maria", at_panel) in identity
     # The person's password works as well as the PIN (for people who have not set one).
     assert audit(admin, actor="user:panel-press", object_type="alarm") == []
+
+    # Identification and action are one commit: each identity.verified is followed by the
+    # alarm record it allowed (the ack, and the refused second ack). The attempt without a
+    # note and otto's, out of his area, did nothing, so nobody was recorded as identified.
+    chain = admin.get(f"/api/v1/pages/chain/{alarm['id']}").json()["entries"]
+    by_seq = {r["record"]["seq"]: r["record"] for r in chain}
+    verified = [r for r in by_seq.values() if r["action"] == "identity.verified"]
+    assert [(r["actor"], by_seq[r["seq"] + 1]["action"]) for r in verified] == [
+        ("user:maria", "alarm.acknowledged"), ("user:maria", "alarm.ack_ignored"),
+    ]  # fmt: skip
+    assert all(by_seq[r["seq"] + 1]["actor"] == "user:maria" for r in verified)
+    assert [r["action"] for r in audit(admin, object_id="otto")] == [
+        "user.created", "user.pin_set",
+    ]  # fmt: skip
 
 
 def test_a_password_works_where_no_pin_is_set_and_guessing_is_stopped(

@@ -19,7 +19,7 @@ from tests.pages.conftest import (
 
 
 def test_sign_in_refuses_a_wrong_password_then_lands_on_the_panel(
-    hub: RunningHub, page: Page, page_errors: list[str]
+    hub: RunningHub, page: Page, ingest: Ingest, page_errors: list[str]
 ) -> None:
     page.goto(f"{hub.url}/hmi")
     page.wait_for_url("**/login?next=%2Fhmi")  # no session: sent to sign in first
@@ -28,15 +28,46 @@ def test_sign_in_refuses_a_wrong_password_then_lands_on_the_panel(
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_have_text("invalid username or password")
     sign_in(page, hub.url, "panel-press")
-    expect(page.locator("#who")).to_have_text("panel-press (operator · press)")
+    expect(page.locator("#who")).to_have_text("panel-press (panel · press)")
     expect(page.locator("#live-state")).to_have_text("Live")
     expect(page.get_by_text("No active alarms in this area.")).to_be_visible()
     # The session is this tab's: the token is in sessionStorage, not in a cookie.
-    assert page.evaluate("() => !!sessionStorage.getItem('floorgate.session')")
+    token = page.evaluate("() => JSON.parse(sessionStorage.getItem('floorgate.session')).token")
     assert page.context.cookies() == []
+    # A panel device offers acknowledging only for a person with a PIN, has no PIN of its own,
+    # and its session cannot acknowledge as itself, even when asked directly.
+    ingest.raise_alarm("press-pressure.lo", "press.pressure", 80.0, "low")
+    row = page.locator("#alarm-list > li").first
+    expect(
+        row.get_by_role("button", name="Acknowledge press-pressure.lo on press.pressure")
+    ).to_be_visible()
+    expect(page.get_by_role("button", name="My PIN")).to_be_hidden()
+    direct = page.evaluate(DIRECT_ACK, row.get_attribute("data-id"))
+    assert direct == [403, "role 'panel' may not call ack_alarm"]
+    expect(row.locator(".state-text")).to_have_text("UNACKNOWLEDGED")
+
+    # Signing out ends the session at the hub too: the token is refused from then on.
     page.get_by_role("button", name="Sign out").click()
-    page.wait_for_url("**/login*")
+    page.wait_for_url(f"{hub.url}/login")
+    assert page.evaluate("() => sessionStorage.getItem('floorgate.session')") is None
+    with hub.client(token) as client:
+        assert client.get("/api/v1/alarms").status_code == 401
+    page.goto(f"{hub.url}/hmi")
+    page.wait_for_url("**/login?next=%2Fhmi")
     assert page_errors == []
+
+
+DIRECT_ACK = """
+async (id) => {
+  const session = JSON.parse(sessionStorage.getItem('floorgate.session'));
+  const reply = await fetch(`/api/v1/alarms/${id}/ack`, {
+    method: 'POST',
+    headers: {Authorization: `Bearer ${session.token}`, 'Content-Type': 'application/json'},
+    body: JSON.stringify({note: 'as the panel itself'}),
+  });
+  return [reply.status, (await reply.json()).detail];
+}
+"""
 
 
 def alarm_rows(page: Page) -> list[str]:

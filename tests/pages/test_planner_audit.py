@@ -6,12 +6,13 @@ from datetime import timedelta
 
 from playwright.sync_api import Page, expect
 
-from hub.pages.chart import cumulative, plan_vs_actual
+from hub.pages.chart import PlannedRun, cumulative, plan_vs_actual
 from protocols.wire import utc_now
 from tests.hub.conftest import RunningHub
 from tests.pages.a11y import assert_accessible
 from tests.pages.conftest import (
     DESKTOP_SIZE,
+    PANEL_SIZE,
     PASSWORD,
     PIN,
     PRESS,
@@ -30,7 +31,7 @@ def test_plan_against_actual_bridges_counter_resets_and_projects_the_shift_end()
     ]  # fmt: skip
     readings = [(t0 + i * minute, 1000 + 5.0 * i) for i in range(31)]  # 300/h for 30 min
     figures = plan_vs_actual(
-        readings, start=t0, end=t0 + 120 * minute, now=t0 + 30 * minute, planned_rate_per_hour=600
+        readings, plan=[PlannedRun(t0, t0 + 120 * minute, 600)], now=t0 + 30 * minute
     )
     assert figures.produced == 150
     assert figures.planned_by_now == 300
@@ -39,7 +40,7 @@ def test_plan_against_actual_bridges_counter_resets_and_projects_the_shift_end()
     assert round(figures.shortfall) == 1200 - 600
 
 
-def test_the_board_shows_plan_against_actual_and_decisions_that_update_live(
+def test_the_board_follows_constraints_plans_and_decisions_live(
     gov_hub: RunningHub, page: Page, gov_ingest: Ingest, gov_users: Users, page_errors: list[str]
 ) -> None:
     hub, ingest, as_user = gov_hub, gov_ingest, gov_users
@@ -49,21 +50,38 @@ def test_the_board_shows_plan_against_actual_and_decisions_that_update_live(
         ingest.send("value", at=at, tag="pack.count", value=5000 + 4 * (20 - minutes_ago),
                     context=PRESS)  # fmt: skip
     ingest.raise_alarm("press-temperature.hi", "press.temperature", 84.5, "high")
-    shift = f"{(now - timedelta(hours=1)).isoformat()}/{(now + timedelta(hours=1)).isoformat()}"
     page.set_viewport_size(DESKTOP_SIZE)
     sign_in(page, hub.url, "pia", "/planner")
-    page.goto(f"{hub.url}/planner?counter=pack.count&rate=600&shift={shift.replace('+', '%2B')}")
     card = page.locator("article.line-card[data-line='line-1']")
-    expect(card.locator("svg.chart")).to_be_visible()
-    expect(card.locator(".figures")).to_contain_text("Produced80")
-    expect(card.locator(".figures")).to_contain_text("Rate now240/h (plan 600/h)")
-    # 80 made, 240/h for the last hour of the shift: 320 of 1200, a shortfall of 880.
-    expect(card.locator(".shortfall")).to_have_text("880")
-    expect(card.locator(".status")).to_contain_text("AVAILABLE")
     decisions = card.locator(".decisions")
     expect(decisions).to_contain_text("Approval: Continue under deviation?", timeout=10_000)
     expect(decisions).to_contain_text("Task: Inspect the press")
+    expect(card.locator(".status")).to_contain_text("AVAILABLE")
+    expect(card.locator(".chart-box")).to_contain_text("No plan for the current shift.")
+    page.evaluate("() => { window.stillTheSamePage = true; }")  # gone if the page reloads
+
+    # The press stops: the derived constraint reaches the board over the constraints stream.
+    ingest.raise_alarm("press.stopped", "press.state", 0, "high")
+    expect(card.locator(".status")).to_have_text("UNAVAILABLE")
+    expect(card.locator(".constraints")).to_contain_text("UNAVAILABLE · capacity \u2212100%")
+    # A plan is uploaded: plan against actual arrives over the planner stream.
+    shift = {"site": "plant1", "area": "press", "line": "line-1", "product": "bracket-A",
+             "lot": "LOT-42", "planned_rate_per_hour": 600, "shift": "early",
+             "start": (now - timedelta(hours=1)).isoformat(),
+             "end": (now + timedelta(hours=1)).isoformat()}  # fmt: skip
+    uploaded = as_user("pia").post("/api/v1/plans", json={"entries": [shift]})
+    assert uploaded.status_code == 200, uploaded.text
+    expect(card.locator("svg.chart")).to_be_visible()
+    expect(card.locator(".shift")).to_contain_text("Shift early")
+    expect(card.locator(".shift")).to_contain_text("bracket-A lot LOT-42")
+    figures = card.locator(".figures")
+    expect(figures).to_contain_text("Produced80")
+    expect(figures).to_contain_text("Rate now240/h (plan 600/h)")
+    # 80 made, 240/h for the last hour of the shift: 320 of 1200, a shortfall of 880.
+    expect(card.locator(".shortfall")).to_have_text("880")
     screenshot(page, "planner-1920x1080")
+    assert_accessible(page)
+    screenshot(page, "planner-1024x600", PANEL_SIZE)
     assert_accessible(page)
 
     # Signed elsewhere: the board drops the decision without a reload.
@@ -75,6 +93,7 @@ def test_the_board_shows_plan_against_actual_and_decisions_that_update_live(
     assert signed.status_code == 200, signed.text
     expect(decisions).not_to_contain_text("Continue under deviation?", timeout=10_000)
     expect(decisions).to_contain_text("Task: Inspect the press")
+    assert page.evaluate("() => window.stillTheSamePage") is True
     assert page_errors == []
 
 

@@ -1,6 +1,7 @@
 /* The approvals inbox: approvals and tasks for the user's roles, delegations and escalations,
- * with a live countdown to the due time, the live-data snapshot with the age of every figure,
- * decisions signed with reason and password, and the user's own decision history. */
+ * with a live countdown to the due time, the snapshot (live values, inventory, supply) with the
+ * age of every figure, decisions signed with reason and password, and the user's own decision
+ * history. */
 (function () {
   "use strict";
 
@@ -53,24 +54,59 @@
     return "ESCALATED (level " + item.escalation_level + ") to " + item.escalated_to.join(", ") + (item.escalated_at ? " at " + FG.time(item.escalated_at) : "");
   }
 
-  /* ---- the snapshot: every figure with its age ---- */
+  /* ---- the snapshot: every figure with its age (live values, inventory, supply) ---- */
+
+  function dataTable(className, caption, headings, rows) {
+    return FG.el("table", { class: "data " + className }, [
+      FG.el("caption", { text: caption }),
+      FG.el("thead", {}, [FG.el("tr", {}, headings.map(function (h) { return FG.el("th", { scope: "col", text: h }); }))]),
+      FG.el("tbody", {}, rows),
+    ]);
+  }
+
+  function ageCells(entry, approval) {
+    return [
+      FG.el("td", { text: FG.age(entry.age_seconds) + " old when captured" }),
+      FG.el("td", {}, [since(approval.created_at), " ago"]),
+    ];
+  }
 
   function snapshotTable(approval, caption) {
-    if (!approval.snapshot.length) return FG.el("p", { class: "muted", text: "No live data was attached." });
-    var body = approval.snapshot.map(function (v) {
-      return FG.el("tr", {}, [
-        FG.el("td", { class: "mono", text: v.agent_id + " / " + v.tag }),
-        FG.el("td", { class: "num", text: FG.value(v.value) }),
-        FG.el("td", { text: v.quality }),
-        FG.el("td", { text: FG.age(v.age_seconds) + " old when captured" }),
-        FG.el("td", {}, [since(approval.created_at), " ago"]),
-      ]);
-    });
-    return FG.el("table", { class: "data snapshot" }, [
-      FG.el("caption", { text: caption }),
-      FG.el("thead", {}, [FG.el("tr", {}, ["Figure", "Value", "Quality", "Age of the figure", "Captured"].map(function (h) { return FG.el("th", { scope: "col", text: h }); }))]),
-      FG.el("tbody", {}, body),
-    ]);
+    var snap = approval.snapshot;
+    var parts = [];
+    if (!snap.values.length) {
+      parts.push(FG.el("p", { class: "muted", text: "No live data was attached." }));
+    } else {
+      parts.push(dataTable("snapshot", caption, ["Figure", "Value", "Quality", "Age of the figure", "Captured"], snap.values.map(function (v) {
+        return FG.el("tr", {}, [
+          FG.el("td", { class: "mono", text: v.agent_id + " / " + v.tag }),
+          FG.el("td", { class: "num", text: FG.value(v.value) }),
+          FG.el("td", { text: v.quality }),
+        ].concat(ageCells(v, approval)));
+      })));
+    }
+    if (snap.inventory.length) {
+      parts.push(dataTable("snapshot-items inventory", "Inventory when the approval opened", ["Item", "Where", "Quantity", "From", "Age of the figure", "Captured"], snap.inventory.map(function (p) {
+        return FG.el("tr", {}, [
+          FG.el("td", { class: "mono", text: p.item }),
+          FG.el("td", { text: [p.location, p.area, p.site].filter(Boolean).join(" · ") }),
+          FG.el("td", { class: "num", text: FG.value(p.quantity) + " " + p.unit }),
+          FG.el("td", { text: p.source_system }),
+        ].concat(ageCells(p, approval)));
+      })));
+    }
+    if (snap.supply.length) {
+      parts.push(dataTable("snapshot-items supply", "Supplier commitments when the approval opened", ["Item", "Supplier", "Quantity", "Due", "Status", "Age of the figure", "Captured"], snap.supply.map(function (c) {
+        return FG.el("tr", {}, [
+          FG.el("td", { class: "mono", text: c.item }),
+          FG.el("td", { text: c.supplier + " (" + c.reference + ")" }),
+          FG.el("td", { class: "num", text: FG.value(c.quantity) + " " + c.unit }),
+          FG.el("td", { text: FG.dateTime(c.due_at) }),
+          FG.el("td", { text: c.status.replace("_", " ") }),
+        ].concat(ageCells(c, approval)));
+      })));
+    }
+    return FG.el("div", { class: "snapshots" }, parts);
   }
 
   /* ---- approval cards with the signature form ---- */
@@ -159,9 +195,12 @@
 
   function taskCard(t) {
     var id = "t" + t.id;
+    var reportsEnd = (t.reports || []).indexOf("expected_end") >= 0;
     var form = FG.el("form", { class: "task-form", novalidate: true }, [
       FG.el("label", { for: id + "-note", text: t.required ? "Note" : "Note (or reason to skip)" }),
       FG.el("textarea", { id: id + "-note", name: "note", rows: "2", maxlength: "2000" }),
+      reportsEnd ? FG.el("label", { for: id + "-end", text: "Expected back at (your local time; moves the planners' constraint)" }) : "",
+      reportsEnd ? FG.el("input", { id: id + "-end", name: "expected_end", type: "datetime-local" }) : "",
       FG.el("p", { class: "error", role: "alert", hidden: true }),
       FG.el("div", { class: "dialog-actions" }, [
         t.required ? "" : FG.el("button", { type: "button", class: "btn btn-secondary", "data-skip": "1", text: "Skip" }),
@@ -176,7 +215,17 @@
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       var note = form.elements.note.value.trim();
-      send("complete", note ? { note: note } : {});
+      var body = note ? { note: note } : {};
+      var end = form.elements.expected_end;
+      if (end && end.value) {
+        var at = new Date(end.value); // datetime-local is the browser's local time
+        if (isNaN(at.getTime())) {
+          FG.show(form.querySelector(".error"), "Give the expected time as date and time.");
+          return;
+        }
+        body.expected_end = at.toISOString();
+      }
+      send("complete", body);
     });
     var skip = form.querySelector("[data-skip]");
     if (skip) {

@@ -25,9 +25,32 @@
     window.sessionStorage.setItem(KEY, JSON.stringify(session));
   };
 
+  /** Forget a session the hub no longer accepts (it answered 401), and sign in again here. */
   FG.signOut = function () {
     window.sessionStorage.removeItem(KEY);
     FG.toLogin();
+  };
+
+  /**
+   * The sign-out button: the hub revokes the token first (so a copy of it is useless), then
+   * this tab forgets it. Unreachable hub: the tab forgets it anyway (it expires at the hub).
+   */
+  FG.logOut = function () {
+    var session = FG.session();
+    function leave() {
+      window.sessionStorage.removeItem(KEY);
+      window.location.assign("/login");
+    }
+    if (!session) {
+      leave();
+      return;
+    }
+    fetch("/api/v1/auth/logout", {
+      method: "POST",
+      headers: { Authorization: "Bearer " + session.token },
+      cache: "no-store",
+      credentials: "omit",
+    }).then(leave, leave);
   };
 
   FG.toLogin = function () {
@@ -377,7 +400,7 @@
       return;
     }
     var logout = document.getElementById("logout");
-    if (logout) logout.addEventListener("click", FG.signOut);
+    if (logout) logout.addEventListener("click", FG.logOut);
     var clock = document.getElementById("clock");
     if (clock) {
       var tick = function () {
@@ -398,7 +421,7 @@
         var needs = {
           hmi: ["ack_alarm_on_behalf", "list_alarms"],
           approvals: ["list_approvals", "list_tasks"],
-          planner: ["list_constraints", "planner_chart"],
+          planner: ["list_constraints", "planner_board"],
           audit: ["list_audit"],
         };
         Array.prototype.forEach.call(document.querySelectorAll(".nav a"), function (a) {
@@ -423,7 +446,8 @@
 
   function setUpPin() {
     var button = document.getElementById("pin-open");
-    if (!button) return;
+    // A panel device has no PIN of its own: people identify at it with theirs.
+    if (!button || !FG.can("set_my_pin")) return;
     button.hidden = false;
     button.addEventListener("click", function () {
       var overlay = document.getElementById("pin-dialog") || buildPinDialog();

@@ -9,6 +9,7 @@
   function landing(me) {
     var next = FG.safeNext(new URLSearchParams(window.location.search).get("next"));
     if (next && next.indexOf("/login") !== 0) return next;
+    if (me.role === "panel") return "/hmi";
     if (me.operations.indexOf("ack_alarm") >= 0 && me.role !== "supervisor" && me.role !== "admin") {
       return "/hmi";
     }
