@@ -21,13 +21,14 @@ from functools import partial
 
 import httpx
 
-from edge_agent.alarms import AlarmBoard, Occurrence, dump_board, load_board
+from edge_agent.alarms import FLAGS, AlarmBoard, Flag, Occurrence, dump_board, load_board
 from edge_agent.buffer import Buffer, Draft
 from edge_agent.commands import CommandHandler
 from edge_agent.config import AgentConfig
 from edge_agent.detect import Detector, build_detectors, by_tag
 from edge_agent.forward import Forwarder
 from edge_agent.health import health_draft
+from edge_agent.memory import trim_loop
 from edge_agent.metrics import render_metrics
 from edge_agent.panel import Panel, PanelActions
 from edge_agent.plans import MemoryPlanBook
@@ -81,6 +82,16 @@ def open_source(config: SourceConfig) -> AbstractAsyncContextManager[Source]:
     return ModbusDevice(config)
 
 
+def hub_client(url: str) -> httpx.AsyncClient:
+    """The client the forwarder posts with. Over https it verifies the hub's certificate
+    against the CA bundle; over plain http it has nothing to verify, and leaving the bundle
+    unloaded saves about 3 MB resident (OpenSSL's parsed copy of some 150 certificates).
+    Redirects are not followed, so such a client never opens a TLS connection."""
+    if url.startswith("https://"):
+        return httpx.AsyncClient()
+    return httpx.AsyncClient(verify=False)
+
+
 class Pipeline:
     """Detect, alarm and report on every scan; its events are on disk before the next scan.
 
@@ -131,7 +142,8 @@ class Pipeline:
         context: dict[str, Scalar] = {"source": source, "reason": reason}
         await self._append([Draft(event_type, now, quality=quality, context=context)], urgent=True)
         if not up:
-            await self.on_readings([Reading(tag, None, Quality.BAD, now, now) for tag in tags])
+            why: dict[str, Scalar] = {"reason": reason}
+            await self.on_readings([Reading(tag, None, Quality.BAD, now, now, why) for tag in tags])
 
     async def tick(self) -> None:
         """Time-driven rules (stale values, delays, plans) and shelving expiry."""
@@ -142,8 +154,8 @@ class Pipeline:
             for transition in detector.tick(now)
             for draft in self.alarms.on_transition(transition)
         ]
-        unshelved = self.alarms.tick(now)
-        await self._append(drafts, urgent=bool(drafts), alarms_changed=bool(drafts or unshelved))
+        drafts.extend(self.alarms.tick(now))
+        await self._append(drafts, urgent=bool(drafts), alarms_changed=bool(drafts))
 
     def plans_changed(self) -> None:
         """Plan and hold rules re-evaluate at the next tick, within a second."""
@@ -153,25 +165,68 @@ class Pipeline:
         drafts = self.alarms.acknowledge(occurrence, by, note, channel, utc_now())
         await self._append(drafts, urgent=True, alarms_changed=True)
 
-    async def shelve(self, rule: str, until: datetime | None, reason: str) -> None:
-        self.alarms.shelve(rule, until, reason, utc_now())
-        await self._append([], urgent=False, alarms_changed=True)
+    async def shelve_for(self, rule: str, duration: timedelta | None, reason: str, by: str) -> None:
+        """Shelve from the panel for ``duration`` (None unshelves); the hub is told by event."""
+        now = utc_now()
+        if duration is None:
+            drafts = self.alarms.unshelve(rule, reason=reason, by=by, at=now)
+        else:
+            drafts = self.alarms.shelve(rule, now + duration, reason=reason, by=by, at=now)
+        await self._append(drafts, urgent=True, alarms_changed=True)
 
-    async def set_flags(self, rule: str, suppressed: bool, out_of_service: bool, by: str) -> None:
-        """Suppress or take an alarm out of service (ISA-18.2): its events say so from now on."""
-        self.alarms.set_flags(rule, suppressed=suppressed, out_of_service=out_of_service)
-        log.info(
-            "alarm %s: suppressed=%s out_of_service=%s (by %s)",
-            rule,
-            suppressed,
-            out_of_service,
-            by,
+    async def set_flags(
+        self, rule: str, suppressed: bool, out_of_service: bool, by: str, reason: str | None = None
+    ) -> None:
+        """Suppress or take an alarm out of service (ISA-18.2) from the panel: its events say so
+        from now on, and the hub is told by event."""
+        now = utc_now()
+        wanted = {"suppressed": suppressed, "out_of_service": out_of_service}
+        drafts = [
+            draft
+            for flag in FLAGS
+            for draft in self.alarms.set_flag(
+                rule, flag, wanted[flag], reason=reason, by=by, at=now
+            )
+        ]
+        if drafts:
+            log.info(
+                "alarm %s: suppressed=%s out_of_service=%s (by %s)",
+                rule,
+                suppressed,
+                out_of_service,
+                by,
+            )
+        await self._append(drafts, urgent=True, alarms_changed=True)
+
+    async def follow_shelve(
+        self,
+        rule: str,
+        until: datetime | None,
+        before: datetime | None,
+        reason: str,
+        by: str,
+        issued_at: datetime,
+    ) -> str:
+        """A shelve or unshelve made at the hub (raises ``AlarmError``); returns what was done."""
+        done = self.alarms.follow_hub_shelve(
+            rule, until, before=before, reason=reason, by=by, issued_at=issued_at, at=utc_now()
         )
         await self._append([], urgent=False, alarms_changed=True)
+        return done
 
-    async def shelve_for(self, rule: str, duration: timedelta | None, reason: str, by: str) -> None:
-        until = None if duration is None else utc_now() + duration
-        await self.shelve(rule, until, f"{reason} ({by})")
+    async def follow_flag(self, rule: str, flag: Flag, on: bool, issued_at: datetime) -> str:
+        """A suppress / out-of-service change made at the hub; returns what was done."""
+        done = self.alarms.follow_hub_flag(rule, flag, on, issued_at=issued_at)
+        await self._append([], urgent=False, alarms_changed=True)
+        return done
+
+    def resume_alarms(self, why: str) -> list[Draft]:
+        """After a restart (or reload): the rules carry on the occurrences that were active, so
+        an alarm acknowledged before the restart is not raised again while its condition lasts.
+        Occurrences of rules no longer configured are ended."""
+        active = self.alarms.active_rules()
+        claimed = {rule for detector in self._detectors for rule in detector.resume(active)}
+        return self.alarms.end(active - claimed, utc_now(), f"{why}: its rule is gone")
 
     async def write(self, tag: str, value: Scalar) -> Scalar:
         """Write a tag through its source, then wait for the value read back by the next scan."""
@@ -266,8 +321,7 @@ class Agent:
     async def restore(self, why: str) -> None:
         if saved := await self.buffer.load_state(ALARM_STATE_KEY):
             load_board(self.alarms, saved)
-            ended = self.alarms.end_active(utc_now(), f"{why}; re-evaluating")
-            await self.pipeline.append_restored(ended)
+            await self.pipeline.append_restored(self.pipeline.resume_alarms(why))
         assert self.commands is not None
         await self.commands.restore()
 
@@ -318,6 +372,7 @@ class Agent:
                 group.create_task(self.forwarder.run()),
                 group.create_task(self.health_loop()),
                 group.create_task(self.tick_loop()),
+                group.create_task(trim_loop()),
                 *(group.create_task(s.run()) for s in self.supervisors),
             ]
             if self.config.panel.enabled:
@@ -348,8 +403,9 @@ async def run_agent(config: AgentConfig, token: str, reloader: Reloader | None =
     buffer = Buffer(config.buffer.path, config.agent_id, config.buffer.max_bytes)
     why = "agent restarted"
     try:
-        async with httpx.AsyncClient() as client:
-            while not stop.is_set():
+        while not stop.is_set():
+            # A client per run: a reload may move the hub from http to https.
+            async with hub_client(config.hub.url) as client:
                 agent = Agent(config, token, client, buffer)
                 await agent.restore(why)
                 log.info(
@@ -361,10 +417,10 @@ async def run_agent(config: AgentConfig, token: str, reloader: Reloader | None =
                     config.buffer.path,
                 )
                 await agent.run(stop, reload)
-                if reload.is_set():
-                    reload.clear()
-                    config, token = _reloaded(config, token, reloader)
-                    why = "config reloaded"
+            if reload.is_set():
+                reload.clear()
+                config, token = _reloaded(config, token, reloader)
+                why = "config reloaded"
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)

@@ -1,12 +1,14 @@
-"""Commands from the hub, carried on the ingest reply: acknowledgements and shelving, plan and
-hold lists, approved tag writes. Each is executed at most once per command id, even across a
-restart, and its result goes back to the hub as a ``command.result`` event.
+"""Commands from the hub, carried on the ingest reply: acknowledgements, shelving, suppression
+and out-of-service, plan and hold lists, approved tag writes. Each is executed at most once per
+command id, even across a restart, and its result goes back to the hub as a ``command.result``
+event.
 
 The hub re-sends a command on every reply until the result event arrives, so the agent keeps
 the ids it has seen in its database, saved in the same transaction as the result. A write is
 marked started before it touches the device: if the agent dies in between, the write is not
 repeated after the restart but reported as uncertain, because a PLC output must never be
-driven twice by one approval.
+driven twice by one approval. The alarm commands change the board in their own transaction,
+before the result's: repeated after a crash in between, they change nothing more.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any, Protocol
 
 from pydantic import TypeAdapter, ValidationError
 
-from edge_agent.alarms import AlarmError
+from edge_agent.alarms import FLAGS, AlarmError, Flag
 from edge_agent.buffer import Buffer, Draft
 from edge_agent.plans import MemoryPlanBook, PlanEntry
 from protocols.base import ProtocolError
@@ -47,7 +49,21 @@ class Effects(Protocol):
         self, occurrence: str, by: str, note: str | None, channel: str
     ) -> None: ...
 
-    async def shelve(self, rule: str, until: datetime | None, reason: str) -> None: ...
+    async def follow_shelve(
+        self,
+        rule: str,
+        until: datetime | None,
+        before: datetime | None,
+        reason: str,
+        by: str,
+        issued_at: datetime,
+    ) -> str:
+        """Shelve (``until``) or unshelve (None) as the hub did; returns what was done."""
+        ...
+
+    async def follow_flag(self, rule: str, flag: Flag, on: bool, issued_at: datetime) -> str:
+        """Set ``suppressed`` or ``out_of_service`` as the hub did; returns what was done."""
+        ...
 
     async def write(self, tag: str, value: Scalar) -> Scalar:
         """Write a tag and return its value read back afterwards."""
@@ -110,12 +126,15 @@ class CommandHandler:
     async def _run(self, command: Command) -> None:
         state: dict[str, str] = {}
         result: dict[str, Scalar] = {}
+        detail = "done"
         try:
             match command.kind:
                 case CommandKind.ACK:
                     await self._ack(command.payload)
                 case CommandKind.SHELVE:
-                    await self._shelve(command.payload)
+                    detail = await self._shelve(command)
+                case CommandKind.FLAG:
+                    detail = await self._flag(command)
                 case CommandKind.PLAN:
                     entries = _PLAN_ENTRIES.validate_python(command.payload.get("entries"))
                     self._plans.replace_plans(entries)
@@ -134,7 +153,7 @@ class CommandHandler:
             log.warning("command %s (%s) failed: %s", command.command_id, command.kind, exc)
             await self._finish(command, False, str(exc))
             return
-        await self._finish(command, True, "done", result, state)
+        await self._finish(command, True, detail, result, state)
 
     async def _ack(self, payload: dict[str, Any]) -> None:
         occurrence, by = payload.get("occurrence"), payload.get("by")
@@ -145,14 +164,28 @@ class CommandHandler:
             occurrence, by, note if isinstance(note, str) else None, "hub"
         )
 
-    async def _shelve(self, payload: dict[str, Any]) -> None:
-        rule, reason, until = payload.get("rule"), payload.get("reason", ""), payload.get("until")
+    async def _shelve(self, command: Command) -> str:
+        payload = command.payload
+        rule, reason, by = payload.get("rule"), payload.get("reason"), payload.get("by")
         if not isinstance(rule, str):
             raise CommandFailed("shelve needs 'rule'")
-        when = None if until is None else datetime.fromisoformat(str(until))
-        if when is not None and when.tzinfo is None:
-            raise CommandFailed("shelve 'until' needs a timezone, e.g. 2026-03-02T14:00:00Z")
-        await self._effects.shelve(rule, when, str(reason))
+        until = _time(payload, "until")
+        return await self._effects.follow_shelve(
+            rule,
+            until,
+            _time(payload, "before"),
+            reason if isinstance(reason, str) else "",
+            by if isinstance(by, str) else "hub",
+            command.issued_at,
+        )
+
+    async def _flag(self, command: Command) -> str:
+        rule, flag, on = (command.payload.get(key) for key in ("rule", "flag", "on"))
+        if not isinstance(rule, str) or flag not in FLAGS or not isinstance(on, bool):
+            raise CommandFailed(
+                f"flag needs 'rule', 'flag' (one of {', '.join(FLAGS)}) and 'on' (true/false)"
+            )
+        return await self._effects.follow_flag(rule, flag, on, command.issued_at)
 
     async def _write(self, command: Command) -> Scalar:
         tag, value = command.payload.get("tag"), command.payload.get("value")
@@ -187,3 +220,14 @@ class CommandHandler:
 
     def _dump_seen(self) -> str:
         return json.dumps({"seen": list(self._seen), "started": sorted(self._started)})
+
+
+def _time(payload: dict[str, Any], key: str) -> datetime | None:
+    """An optional ISO-8601 time with its zone from the payload."""
+    value = payload.get(key)
+    if value is None:
+        return None
+    when = datetime.fromisoformat(str(value))
+    if when.tzinfo is None:
+        raise CommandFailed(f"shelve {key!r} needs a timezone, e.g. 2026-03-02T14:00:00Z")
+    return when

@@ -9,7 +9,10 @@ memory on a 1 GB gateway.
     GET  /alarms                       {"items": [occurrence, ...]} most severe first
     POST /alarms/{occurrence}/ack      {"by": "ana", "note": "..."}
     POST /alarms/{rule}/shelve         {"by": "ana", "minutes": 30, "reason": "..."}  (0 unshelves)
-    POST /alarms/{rule}/flags          {"by": "ana", "suppressed": false, "out_of_service": true}
+    POST /alarms/{rule}/flags          {"by": "ana", "suppressed": false, "out_of_service": true,
+                                        "reason": "..."}  (reason optional)
+
+Shelving and flags set here reach the hub as events; see ``edge_agent.alarms`` for the sync.
     GET  /metrics                      Prometheus text format
 """
 
@@ -59,6 +62,7 @@ class _Flags(BaseModel):
     by: str = Field(min_length=1, max_length=100)
     suppressed: bool
     out_of_service: bool
+    reason: str | None = Field(default=None, max_length=2000)
 
 
 class HttpError(Exception):
@@ -77,7 +81,7 @@ class PanelActions:
         acknowledge: Callable[[str, str, str | None, str], Awaitable[None]],
         shelve: Callable[[str, timedelta | None, str, str], Awaitable[None]],
         metrics: Callable[[], Awaitable[bytes]],
-        set_flags: Callable[[str, bool, bool, str], Awaitable[None]] | None = None,
+        set_flags: Callable[[str, bool, bool, str, str | None], Awaitable[None]] | None = None,
     ) -> None:
         self.open_alarms = open_alarms
         self.acknowledge = acknowledge
@@ -193,7 +197,7 @@ class Panel:
                 if action == "flags" and self._actions.set_flags is not None:
                     flags = _Flags.model_validate_json(body)
                     await self._actions.set_flags(
-                        target, flags.suppressed, flags.out_of_service, flags.by
+                        target, flags.suppressed, flags.out_of_service, flags.by, flags.reason
                     )
                     return {
                         "alarm": target,

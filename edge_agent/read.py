@@ -1,7 +1,9 @@
 """Polls one source for as long as the agent runs, reconnecting with capped, jittered backoff.
 
 The adapter raises; this loop decides. A device down all weekend gives one "down" line and one
-"recovered" line in the log, and one comm.lost / comm.restored pair to the hub.
+"recovered" line in the log, and one comm.lost / comm.restored pair to the hub. When it goes
+down, every tag it has delivered is marked bad: the configured ones, and those only the source
+knows (an MQTT wildcard subscription names its tags after the topics that arrive).
 """
 
 from __future__ import annotations
@@ -47,13 +49,18 @@ class SourceSupervisor:
         max_backoff: float = 30.0,
     ) -> None:
         self.name = name
-        self.tags = tags
+        self._tags = dict.fromkeys(tags)  # ordered, no repeats
         self._open = open_source
         self._on_readings = on_readings
         self._on_comm = on_comm
         self._max_backoff = max_backoff
         self.up: bool | None = None
         self._source: Source | None = None
+
+    @property
+    def tags(self) -> list[str]:
+        """The configured tags, then those the source has delivered besides."""
+        return list(self._tags)
 
     async def write(self, tag: str, value: Scalar) -> None:
         """Write through the open connection; a source that is down refuses at once."""
@@ -84,6 +91,8 @@ class SourceSupervisor:
                         await self._on_readings(readings)
                 finally:
                     self._source = None
+                    # Asked once per session, not per reading: the hot path stays as it is.
+                    self._tags.update(dict.fromkeys(source.tags()))
         except ProtocolError as exc:
             await self._mark(up=False, reason=str(exc))
             if not answered:

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ValidationError
 from protocols.config import PathError
 
 M = TypeVar("M", bound=BaseModel)
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where PyYAML was built with it: faster, and lighter on a gateway."""
 
 
 class ConfigError(Exception):
@@ -39,7 +41,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, [("", f"cannot read the file: {exc}")]) from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

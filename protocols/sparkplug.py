@@ -18,14 +18,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
+from functools import cache
 from typing import Any, Final
-
-from google.protobuf import (  # type: ignore[import-untyped]
-    descriptor_pb2,
-    descriptor_pool,
-    message_factory,
-)
-from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
 from protocols.wire import Scalar
 
@@ -101,7 +95,16 @@ class MessageType(StrEnum):
 # --- schema -------------------------------------------------------------------------------------
 
 
-def _build_payload_class() -> Any:
+@cache
+def _payload_class() -> Any:
+    """The Payload message class, built on first use: protobuf costs about 4 MB of the agent's
+    memory, which only a config with a Sparkplug subscription should pay."""
+    from google.protobuf import (  # type: ignore[import-untyped]
+        descriptor_pb2,
+        descriptor_pool,
+        message_factory,
+    )
+
     F = descriptor_pb2.FieldDescriptorProto
     optional, repeated = F.LABEL_OPTIONAL, F.LABEL_REPEATED
     proto = descriptor_pb2.FileDescriptorProto(
@@ -148,9 +151,6 @@ def _build_payload_class() -> Any:
     return message_factory.GetMessageClass(
         pool.FindMessageTypeByName("floorgate.sparkplug_b.Payload")
     )
-
-
-_PayloadMessage: Final = _build_payload_class()
 
 
 # --- payload ------------------------------------------------------------------------------------
@@ -200,7 +200,9 @@ def decode_payload(data: bytes) -> Payload:
     Raises:
         SparkplugError: The bytes are not a valid protobuf of this schema.
     """
-    message = _PayloadMessage()
+    message = _payload_class()()
+    from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
+
     try:
         message.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as exc:
@@ -242,7 +244,7 @@ def encode_payload(payload: Payload) -> bytes:
     Raises:
         SparkplugError: A value that does not fit its datatype, or a missing datatype.
     """
-    message = _PayloadMessage()
+    message = _payload_class()()
     if payload.timestamp is not None:
         message.timestamp = payload.timestamp
     if payload.seq is not None:

@@ -28,6 +28,12 @@ class EventType(StrEnum):
     ALARM_RAISED = "alarm.raised"
     ALARM_CLEARED = "alarm.cleared"
     ALARM_ACKED = "alarm.acked"
+    ALARM_SHELVED = "alarm.shelved"
+    """Shelved at the agent's panel (context ``until``, ``reason``, ``by``, ``seen``)."""
+    ALARM_UNSHELVED = "alarm.unshelved"
+    """Unshelved at the agent's panel, or its shelve ran out there (context ``expired``)."""
+    ALARM_FLAG = "alarm.flag"
+    """Suppressed / out of service set or cleared at the panel (context ``flag``, ``on``)."""
     VALUE = "value"
     STATE = "state"
     HEALTH = "health"
@@ -110,6 +116,8 @@ class CommandKind(StrEnum):
     PLAN = "plan"
     HOLDS = "holds"
     WRITE = "write"
+    FLAG = "flag"
+    """Set or clear an alarm's ``suppressed`` or ``out_of_service`` flag."""
 
 
 class Command(_Strict):

@@ -4,6 +4,7 @@ debounced condition and the clock mapping (see the package docstring for the clo
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -63,6 +64,23 @@ class Detector(Protocol):
     def update(self, reading: Reading) -> list[Transition]: ...
 
     def tick(self, now: datetime) -> list[Transition]: ...
+
+    def resume(self, active: Set[str]) -> list[str]:
+        """Start with the conditions whose alarm ids are in ``active`` already active (they were
+        when the agent stopped), so that a condition still there continues its occurrence and
+        one that is gone returns it to normal, with the usual deadband and delays; returns the
+        alarm ids taken over. Call once, before the first reading."""
+        ...
+
+
+def resume_conditions(conditions: Iterable[Condition], active: Set[str]) -> list[str]:
+    """Mark the conditions named in ``active`` active; returns their alarm ids."""
+    resumed = []
+    for condition in conditions:
+        if condition.rule in active:
+            condition.active = True
+            resumed.append(condition.rule)
+    return resumed
 
 
 def number_of(reading: Reading) -> float | None:

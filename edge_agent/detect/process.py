@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Set
 from datetime import datetime, timedelta
 
 from edge_agent.detect.base import (
@@ -16,6 +17,7 @@ from edge_agent.detect.base import (
     fmt,
     fmt_duration,
     number_of,
+    resume_conditions,
 )
 from edge_agent.plans import PlanBook
 from edge_agent.rule_config import (
@@ -29,6 +31,29 @@ from protocols.wire import Scalar, Severity
 
 class DriftDetector:
     """EWMA or CUSUM against a target and sigma; one alarm per direction (see the rule)."""
+
+    # One per rule, a thousand and more per agent: no instance dict.
+    __slots__ = (
+        "_category",
+        "_clock",
+        "_decay",
+        "_decayed",
+        "_down",
+        "_ewma",
+        "_h",
+        "_high",
+        "_k",
+        "_lambda",
+        "_low",
+        "_sigma",
+        "_target",
+        "_up",
+        "_width",
+        "_z",
+        "name",
+        "tag",
+        "tags",
+    )
 
     def __init__(self, rule: DriftRule) -> None:
         self.name = rule.rule_name
@@ -61,6 +86,21 @@ class DriftDetector:
 
     def tick(self, now: datetime) -> list[Transition]:
         return []  # the statistics move per reading only
+
+    def resume(self, active: Set[str]) -> list[str]:
+        """The statistics were not saved: a resumed direction restarts at its limit, so the
+        next reading decides, with its evidence, whether the drift goes on or is over."""
+        resumed = resume_conditions((self._high, self._low), active)
+        if not resumed:
+            return resumed
+        if self._ewma:
+            width = self._width  # the limits' asymptote: the statistic has run for long
+            self._decayed = 0.0
+            self._z = self._target + (width if self._high.active else -width)
+        else:
+            self._up = self._h if self._high.active else 0.0
+            self._down = self._h if self._low.active else 0.0
+        return resumed
 
     def _ewma_step(self, value: float, t: datetime) -> list[Transition]:
         self._z = z = self._lambda * value + (1 - self._lambda) * self._z
@@ -134,6 +174,18 @@ def _lot(value: Scalar) -> str | None:
 class LotOnHoldDetector:
     """The lot in the lot tag is on the hold list; re-checked on each tick (see the rule)."""
 
+    __slots__ = (
+        "_category",
+        "_clock",
+        "_condition",
+        "_lot",
+        "_plans",
+        "_seen",
+        "name",
+        "tag",
+        "tags",
+    )
+
     def __init__(self, rule: LotOnHoldRule, plans: PlanBook) -> None:
         self.name = rule.rule_name
         self.tag = rule.tag
@@ -155,6 +207,9 @@ class LotOnHoldDetector:
     def tick(self, now: datetime) -> list[Transition]:
         # Ticks carry hold-list changes: the lot may stay while the list around it changes.
         return self._evaluate(self._clock.source_time(now)) if self._seen else []
+
+    def resume(self, active: Set[str]) -> list[str]:
+        return resume_conditions((self._condition,), active)
 
     def _evaluate(self, t: datetime) -> list[Transition]:
         lot = self._lot
@@ -184,6 +239,35 @@ class PlanDeviationDetector:
     good count made, count planned and seconds covered by a plan entry; a bounded history of
     samples of them gives every total over the trailing window by one subtraction.
     """
+
+    __slots__ = (
+        "_behind",
+        "_bucket",
+        "_category",
+        "_counter_max",
+        "_counting_since",
+        "_covered",
+        "_history",
+        "_integrated_to",
+        "_keep",
+        "_last_count",
+        "_line",
+        "_made",
+        "_min_duration",
+        "_planned",
+        "_plans",
+        "_rates",
+        "_state",
+        "_state_good",
+        "_stopped",
+        "_stopped_states",
+        "_window",
+        "_window_s",
+        "name",
+        "state_tag",
+        "tag",
+        "tags",
+    )
 
     def __init__(self, rule: PlanDeviationRule, plans: PlanBook) -> None:
         self.name = rule.rule_name
@@ -249,6 +333,10 @@ class PlanDeviationDetector:
         self._record(now)
         self._evaluate(now, transitions)
         return transitions
+
+    def resume(self, active: Set[str]) -> list[str]:
+        # "behind" is judged again after a full window of counting; "stopped" at the next state.
+        return resume_conditions((self._behind, self._stopped), active)
 
     def _count(self, count: float, t: datetime) -> None:
         last = self._last_count

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Set
 from datetime import datetime, timedelta
 
 from edge_agent.detect.base import (
@@ -15,6 +16,7 @@ from edge_agent.detect.base import (
     fmt,
     fmt_duration,
     number_of,
+    resume_conditions,
 )
 from edge_agent.rule_config import (
     PER_SECONDS,
@@ -49,6 +51,9 @@ class ThresholdDetector:
     device that sends one value and then nothing, on the first tick 2 s later.
     """
 
+    # One per rule, a thousand and more per agent: no instance dict.
+    __slots__ = ("_category", "_clock", "_levels", "_value", "name", "tag", "tags")
+
     def __init__(self, rule: ThresholdRule) -> None:
         self.name = rule.rule_name
         self.tag = rule.tag
@@ -78,6 +83,9 @@ class ThresholdDetector:
 
     def tick(self, now: datetime) -> list[Transition]:
         return self._due(self._clock.source_time(now))
+
+    def resume(self, active: Set[str]) -> list[str]:
+        return resume_conditions(self._levels, active)
 
     def _lost(self, reading: Reading) -> list[Transition]:
         transitions = self._due(self._clock.lost(reading))
@@ -110,6 +118,23 @@ class ThresholdDetector:
 
 class RateOfChangeDetector:
     """Change per second/minute/hour over a window, rising, falling or both (see the rule)."""
+
+    __slots__ = (
+        "_bucket",
+        "_category",
+        "_clock",
+        "_conditions",
+        "_deadband",
+        "_history",
+        "_limit",
+        "_per",
+        "_rate",
+        "_scale",
+        "_window",
+        "name",
+        "tag",
+        "tags",
+    )
 
     def __init__(self, rule: RateOfChangeRule) -> None:
         self.name = rule.rule_name
@@ -158,6 +183,10 @@ class RateOfChangeDetector:
         if self._history and t >= self._history[-1][0]:
             self._evaluate(t, transitions)
         return transitions
+
+    def resume(self, active: Set[str]) -> list[str]:
+        # Judged again once a full window of readings has come in; held until then.
+        return resume_conditions((c for c, _ in self._conditions), active)
 
     def _evaluate(self, t: datetime, transitions: list[Transition]) -> None:
         start = t - self._window
@@ -212,6 +241,21 @@ _UNSEEN = object()
 class StaleDetector:
     """No fresh reading for ``max_age`` and bad quality for ``bad_for``, on the agent's clock."""
 
+    __slots__ = (
+        "_bad",
+        "_bad_for",
+        "_bad_since",
+        "_category",
+        "_fresh_at",
+        "_max_age",
+        "_require_change",
+        "_stale",
+        "_value",
+        "name",
+        "tag",
+        "tags",
+    )
+
     def __init__(self, rule: StaleRule) -> None:
         self.name = rule.rule_name
         self.tag = rule.tag
@@ -250,6 +294,10 @@ class StaleDetector:
         if self._fresh_at is None:
             self._fresh_at = now  # a tag that never reports goes stale max_age after start
         return self._due(now)
+
+    def resume(self, active: Set[str]) -> list[str]:
+        # Stays active until a good (or, for stale, fresh) reading comes.
+        return resume_conditions((self._stale, self._bad), active)
 
     def _due(self, t: datetime) -> list[Transition]:
         transitions = []
@@ -296,6 +344,18 @@ class StaleDetector:
 class StateDetector:
     """A discrete state tag in one of ``states`` for ``min_duration`` (see the rule)."""
 
+    __slots__ = (
+        "_category",
+        "_clock",
+        "_condition",
+        "_min_duration",
+        "_states",
+        "_value",
+        "name",
+        "tag",
+        "tags",
+    )
+
     def __init__(self, rule: StateRule) -> None:
         self.name = rule.rule_name
         self.tag = rule.tag
@@ -324,6 +384,9 @@ class StateDetector:
 
     def tick(self, now: datetime) -> list[Transition]:
         return self._due(self._clock.source_time(now))
+
+    def resume(self, active: Set[str]) -> list[str]:
+        return resume_conditions((self._condition,), active)
 
     def _due(self, t: datetime) -> list[Transition]:
         at = self._condition.due(t)

@@ -232,6 +232,22 @@ def unshelve(
     )
 
 
+def ignored(
+    definition: Definition,
+    through: Occurrence,
+    *,
+    action: str,
+    actor: str,
+    channel: Channel,
+    at: datetime,
+    reason: str,
+) -> Transition:
+    """A change that lost (another came first) or changed nothing: kept as ``ACTION_ignored``
+    with the reason, the alarm left as it is."""
+    flags = definition.flags(at)
+    return Transition(through, f"{action}_ignored", actor, channel, at, flags, flags, reason)
+
+
 def set_flag(
     definition: Definition,
     through: Occurrence,

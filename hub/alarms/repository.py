@@ -117,6 +117,24 @@ def latest_occurrence(conn: Connection, agent_id: str, rule: str) -> Occurrence 
     return _occurrence(row) if row else None
 
 
+def last_change(
+    conn: Connection,
+    agent_id: str,
+    rule: str,
+    actions: Sequence[str],
+    channels: Sequence[str],
+) -> tuple[datetime, str] | None:
+    """(time, actor) of the newest transition of the alarm with one of ``actions`` made through
+    one of ``channels``, if any."""
+    row = conn.execute(
+        "SELECT changed_at, actor FROM alarm_transitions WHERE agent_id = ? AND rule = ?"
+        " AND list_contains(?::VARCHAR[], action) AND list_contains(?::VARCHAR[], channel)"
+        " ORDER BY changed_at DESC, id DESC LIMIT 1",
+        [agent_id, rule, list(actions), list(channels)],
+    ).fetchone()
+    return (row[0], str(row[1])) if row else None
+
+
 def save_definitions(conn: Connection, definitions: Sequence[Definition], now: datetime) -> None:
     if not definitions:
         return

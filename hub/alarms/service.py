@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from hub.alarms import lifecycle, repository
+from hub.alarms import lifecycle, repository, sync
 from hub.alarms.lifecycle import (
     Channel,
     Definition,
@@ -44,9 +44,14 @@ def rule_of(event: Event) -> str:
     return event.rule or event.tag or "unnamed"
 
 
-def _record(conn: Connection, transitions: Sequence[Transition], now: datetime) -> None:
+def _record(
+    conn: Connection,
+    transitions: Sequence[Transition],
+    now: datetime,
+    records: Sequence[AuditEntry] = (),
+) -> None:
     repository.insert_transitions(conn, transitions)
-    audit.record(conn, [_audit_entry(t) for t in transitions], now)
+    audit.record(conn, [*records, *(_audit_entry(t) for t in transitions)], now)
 
 
 def _audit_entry(t: Transition) -> AuditEntry:
@@ -76,10 +81,25 @@ def apply_events(conn: Connection, events: Sequence[Event], now: datetime) -> Pu
     ``context["occurrence"]``, else the event_id); a second raise of the same key changes
     nothing. ``alarm.cleared`` returns the named occurrence of the same agent. ``alarm.acked``
     (an ack at the agent's panel: context ``occurrence``, ``by``, ``note``) acknowledges it, or
-    is kept as ``ack_ignored`` if it was acknowledged first at the hub.
+    is kept as ``ack_ignored`` if it was acknowledged first at the hub. Then the flag changes
+    made at the agent (``alarm.shelved``, ``alarm.unshelved``, ``alarm.flag``) apply, see
+    ``hub.alarms.sync``.
 
     Returns the changes to publish once the transaction commits.
     """
+    published = _apply_occurrence_events(conn, events, now)
+    outcome = sync.apply_flag_events(conn, events)
+    if outcome.definitions:
+        repository.save_definitions(conn, list(outcome.definitions.values()), now)
+        _record(conn, outcome.transitions, now)
+        audit.record(conn, outcome.definition_audits, now)
+        published += [
+            (t.action, _view(t.occurrence, outcome.definitions, now)) for t in outcome.transitions
+        ]
+    return published
+
+
+def _apply_occurrence_events(conn: Connection, events: Sequence[Event], now: datetime) -> Published:
     alarm_events = sorted((e for e in events if e.type in _ALARM_EVENTS), key=lambda e: e.seq)
     if not alarm_events:
         return []
@@ -180,8 +200,12 @@ async def acknowledge(
     note: str | None,
     channel: Channel,
     now: datetime,
+    records: Sequence[AuditEntry] = (),
 ) -> Change:
     """Acknowledge at the hub and queue an ``ack`` command for the agent, in one commit.
+
+    ``records`` are audited in that commit, before the change (a panel's identification of
+    the person acting): both are kept, or neither.
 
     Raises:
         NotFound: no such alarm in the caller's scope.
@@ -198,7 +222,7 @@ async def acknowledge(
             occurrence, by=username, actor=actor, channel=channel, note=note, at=now
         )
         repository.save_occurrences(conn, [occurrence], now)
-        _record(conn, [t], now)
+        _record(conn, [t], now, records)
         if t.action == "acknowledged":
             commands.queue_ack(
                 conn, occurrence.agent_id, occurrence.occurrence, username, note, now
@@ -224,7 +248,9 @@ async def shelve(
     reason: str,
     channel: Channel,
     now: datetime,
+    records: Sequence[AuditEntry] = (),
 ) -> Change:
+    """Shelve the alarm; ``records`` are audited with it, as in ``acknowledge``."""
     if minutes > max_minutes:
         raise Unprocessable(f"minutes: at most {max_minutes} (the hub's maximum shelve)")
     until = now + timedelta(minutes=minutes)
@@ -237,6 +263,7 @@ async def shelve(
         lambda d, o: lifecycle.shelve(
             d, o, until=until, reason=reason, actor=actor, channel=channel, at=now
         ),
+        records,
     )
 
 
@@ -294,20 +321,64 @@ async def _change_definition(
     scope: Scope,
     now: datetime,
     change: lifecycle.DefinitionChange,
+    records: Sequence[AuditEntry] = (),
 ) -> Change:
+    """Change the alarm's flags and queue the command that tells its agent, in one commit."""
+
     def work(conn: Connection) -> Change:
         occurrence, definition = _in_scope(conn, alarm_id, scope)
+        before = definition.shelved_until if definition.shelved(now) else None
         try:
             t = change(definition, occurrence)
         except LifecycleError as exc:
             raise Conflict(str(exc)) from exc
         repository.save_definitions(conn, [definition], now)
-        _record(conn, [t], now)
+        _record(conn, [t], now, records)
+        _tell_agent(conn, definition, t, before, now)
         return Change(Alarm.of(occurrence, definition, now), t.action)
 
     change_made = await db.write(work)
     bus.publish([(change_made.transition, change_made.alarm)])
     return change_made
+
+
+def _tell_agent(
+    conn: Connection, definition: Definition, t: Transition, before: datetime | None, now: datetime
+) -> None:
+    agent_id, rule = definition.agent_id, definition.rule
+    if t.action in ("shelved", "unshelved"):
+        commands.queue_shelve(
+            conn,
+            agent_id,
+            rule,
+            until=definition.shelved_until,
+            before=before,
+            reason=t.reason,
+            by=t.actor,
+            at=now,
+        )
+    elif t.action in ("suppressed", "unsuppressed"):
+        commands.queue_flag(
+            conn,
+            agent_id,
+            rule,
+            flag="suppressed",
+            on=definition.suppressed,
+            reason=t.reason,
+            by=t.actor,
+            at=now,
+        )
+    else:  # removed_from_service, returned_to_service
+        commands.queue_flag(
+            conn,
+            agent_id,
+            rule,
+            flag="out_of_service",
+            on=definition.out_of_service,
+            reason=t.reason,
+            by=t.actor,
+            at=now,
+        )
 
 
 async def expire_shelves(db: Database, bus: AlarmBus, now: datetime) -> Published:

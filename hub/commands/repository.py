@@ -31,7 +31,9 @@ def insert(conn: Connection, agent_id: str, command: Command) -> None:
 def pending(conn: Connection, agent_id: str) -> list[Command]:
     rows = conn.execute(
         "SELECT command_id, kind, payload, issued_at FROM commands"
-        " WHERE agent_id = ? AND status = 'pending' ORDER BY issued_at, command_id LIMIT ?",
+        # Insertion order breaks ties: two changes in one clock tick must reach the agent in
+        # the order they were made (the ids are random).
+        " WHERE agent_id = ? AND status = 'pending' ORDER BY issued_at, rowid LIMIT ?",
         [agent_id, MAX_DELIVERED],
     ).fetchall()
     return [

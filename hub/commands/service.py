@@ -1,29 +1,80 @@
-"""Command rules: what an ack at the hub tells the agent, and when a command is finished."""
+"""Command rules: what an alarm change at the hub tells the agent, and when a command is
+finished. Each ``queue_*`` is called in the transaction of the change it reports, so the change
+and its command commit together."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, Literal
 
 from hub.commands import repository
 from hub.storage import Connection
 from protocols.wire import Command, CommandKind, Event, EventType
 
 
-def queue_ack(
-    conn: Connection, agent_id: str, occurrence: str, by: str, note: str | None, at: datetime
+def _queue(
+    conn: Connection, agent_id: str, kind: CommandKind, payload: dict[str, Any], at: datetime
 ) -> Command:
-    """Tell ``agent_id`` that ``occurrence`` was acknowledged at the hub (call in the ack's
-    transaction, so the ack and its command commit together)."""
     command = Command(
         command_id=uuid.uuid4().hex,
-        kind=CommandKind.ACK,
-        payload={"occurrence": occurrence, "by": by, "note": note, "at": at.isoformat()},
+        kind=kind,
+        payload={**payload, "at": at.isoformat()},
         issued_at=at,
     )
     repository.insert(conn, agent_id, command)
     return command
+
+
+def queue_ack(
+    conn: Connection, agent_id: str, occurrence: str, by: str, note: str | None, at: datetime
+) -> Command:
+    """Tell ``agent_id`` that ``occurrence`` was acknowledged at the hub."""
+    payload = {"occurrence": occurrence, "by": by, "note": note}
+    return _queue(conn, agent_id, CommandKind.ACK, payload, at)
+
+
+def queue_shelve(
+    conn: Connection,
+    agent_id: str,
+    rule: str,
+    *,
+    until: datetime | None,
+    before: datetime | None,
+    reason: str | None,
+    by: str,
+    at: datetime,
+) -> Command:
+    """Tell the agent that its alarm ``rule`` was shelved until ``until`` (None: unshelved).
+
+    ``before`` is the end of the shelve that was in force at the hub until then: the agent
+    compares it with its own, to say in its result when it replaced a change of its own.
+    """
+    payload = {
+        "rule": rule,
+        "until": until.isoformat() if until else None,
+        "before": before.isoformat() if before else None,
+        "reason": reason,
+        "by": by,
+    }
+    return _queue(conn, agent_id, CommandKind.SHELVE, payload, at)
+
+
+def queue_flag(
+    conn: Connection,
+    agent_id: str,
+    rule: str,
+    *,
+    flag: Literal["suppressed", "out_of_service"],
+    on: bool,
+    reason: str | None,
+    by: str,
+    at: datetime,
+) -> Command:
+    """Tell the agent that its alarm ``rule`` was suppressed / taken out of service (or back)."""
+    payload = {"rule": rule, "flag": flag, "on": on, "reason": reason, "by": by}
+    return _queue(conn, agent_id, CommandKind.FLAG, payload, at)
 
 
 def pending_for(conn: Connection, agent_id: str) -> list[Command]:

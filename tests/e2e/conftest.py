@@ -205,11 +205,22 @@ class Stack:
             params["after"] = body["next"]
 
     def agent_buffer(self) -> tuple[int, int]:
-        """(events still in the agent's outbox, last seq the agent ever assigned)."""
-        with sqlite3.connect(self.buffer_path) as db:
-            (depth,) = db.execute("SELECT count(*) FROM outbox").fetchone()
-            (next_seq,) = db.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()
-        return int(depth), int(next_seq) - 1
+        """(events still in the agent's outbox, last seq the agent ever assigned); (0, 0) while
+        the agent has not created its buffer yet."""
+        if not self.buffer_path.exists():
+            return 0, 0
+        # Read-only: never create the file or take part in its schema set-up.
+        with contextlib.closing(
+            sqlite3.connect(f"file:{self.buffer_path}?mode=ro", uri=True)
+        ) as db:
+            try:
+                (depth,) = db.execute("SELECT count(*) FROM outbox").fetchone()
+                row = db.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):
+                    return 0, 0  # the agent is creating its schema right now
+                raise
+        return int(depth), (int(row[0]) - 1 if row else 0)
 
 
 @pytest.fixture

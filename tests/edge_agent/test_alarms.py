@@ -91,13 +91,109 @@ def test_latching_alarm_stays_active_until_acknowledged() -> None:
 def test_shelving_is_bounded_and_expires() -> None:
     board = AlarmBoard(max_shelve=timedelta(hours=1))
     with pytest.raises(AlarmError, match="at most"):
-        board.shelve("p.hi", T0 + timedelta(hours=2), "maintenance", T0)
-    board.shelve("p.hi", T0 + timedelta(minutes=30), "maintenance", T0)
+        board.shelve("p.hi", T0 + timedelta(hours=2), reason="maintenance", by="ana", at=T0)
+    board.shelve("p.hi", T0 + timedelta(minutes=30), reason="maintenance", by="ana", at=T0)
     (raised,) = board.on_transition(_t("p.hi", True, 60))
     assert raised.context["shelved"] is True
     assert board.tick(T0 + timedelta(minutes=29)) == []
-    assert board.tick(T0 + timedelta(minutes=30)) == ["p.hi"]
+    (expired,) = board.tick(T0 + timedelta(minutes=30))
+    assert (expired.type, expired.rule, expired.source_time) == (
+        EventType.ALARM_UNSHELVED,
+        "p.hi",
+        T0 + timedelta(minutes=30),
+    )
+    assert expired.context["expired"] is True and expired.context["channel"] == "agent"
     assert not board.definition("p.hi").shelved(T0 + timedelta(minutes=31))
+    assert board.tick(T0 + timedelta(minutes=31)) == []
+
+
+def test_panel_flag_changes_are_events_for_the_hub_naming_the_newest_occurrence() -> None:
+    board = AlarmBoard()
+    occurrence = board.on_transition(_t("p.hi", True))[0].context["occurrence"]
+    until = T0 + timedelta(minutes=30)
+    (shelved,) = board.shelve("p.hi", until, reason="sensor swap", by="ana", at=T0)
+    assert (shelved.type, shelved.rule, shelved.tag) == (
+        EventType.ALARM_SHELVED,
+        "p.hi",
+        "press.temperature",
+    )
+    assert shelved.context == {
+        "seen": None,
+        "until": until.isoformat(),
+        "reason": "sensor swap",
+        "by": "ana",
+        "channel": "agent-panel",
+        "occurrence": occurrence,
+    }
+    (unshelved,) = board.unshelve("p.hi", reason="done", by="ben", at=T0 + timedelta(minutes=5))
+    assert unshelved.type is EventType.ALARM_UNSHELVED
+    assert {"until": until.isoformat(), "by": "ben", "expired": False}.items() <= (
+        unshelved.context.items()
+    )
+    assert board.unshelve("p.hi", reason="again", by="ben", at=T0) == []  # nothing to end
+
+    (flag,) = board.set_flag("p.lo", "out_of_service", True, reason="pump out", by="ana", at=T0)
+    assert (flag.type, flag.tag, flag.context["flag"], flag.context["on"]) == (
+        EventType.ALARM_FLAG,
+        None,  # no occurrence of p.lo on the board: the hub finds its newest
+        "out_of_service",
+        True,
+    )
+    assert "occurrence" not in flag.context
+    assert board.set_flag("p.lo", "out_of_service", True, reason=None, by="ana", at=T0) == []
+    assert board.definition("p.lo").out_of_service
+
+
+def test_hub_commands_are_followed_and_remembered_as_seen() -> None:
+    board = AlarmBoard(max_shelve=timedelta(hours=1))
+    issued = T0 - timedelta(seconds=2)
+    until = T0 + timedelta(minutes=20)
+    done = board.follow_hub_shelve(
+        "p.hi", until, before=None, reason="x", by="user:maria", issued_at=issued, at=T0
+    )
+    assert done == f"shelved until {until.isoformat()}"
+    definition = board.definition("p.hi")
+    assert (definition.shelved_until, definition.shelved_by, definition.shelve_seen) == (
+        until,
+        "user:maria",
+        issued,
+    )
+    # A later panel change tells the hub which hub change it was made on.
+    (unshelved,) = board.unshelve("p.hi", reason="done", by="ana", at=T0)
+    assert unshelved.context["seen"] == issued.isoformat()
+
+    # The panel shelved (the hub has not seen it) and the hub unshelved from an older state:
+    # the hub's change came first there, so it wins here too, and the result says what it did.
+    board.shelve("p.hi", until, reason="mine", by="ana", at=T0)
+    done = board.follow_hub_shelve(
+        "p.hi", None, before=None, reason="", by="user:otto", issued_at=T0, at=T0
+    )
+    assert done.startswith("unshelved; replaced this agent's own change")
+    assert board.definition("p.hi").shelved_until is None
+    with pytest.raises(AlarmError, match="at most"):
+        board.follow_hub_shelve(
+            "p.hi", T0 + timedelta(hours=2), before=None, reason="", by="u", issued_at=T0, at=T0
+        )
+
+    assert board.follow_hub_flag("p.hi", "suppressed", True, issued_at=T0) == "suppressed"
+    assert board.follow_hub_flag("p.hi", "suppressed", True, issued_at=T0) == (
+        "already suppressed here"
+    )
+    assert board.definition("p.hi").suppressed_seen == T0
+    (raised,) = board.on_transition(_t("p.hi", True))
+    assert raised.context["suppressed"] is True
+
+
+def test_boards_saved_before_the_flag_sync_still_load() -> None:
+    old = (
+        '[[],[{"rule":"p.hi","shelved_until":"2026-01-01T01:00:00Z","shelve_reason":"x",'
+        '"suppressed":false,"out_of_service":true}]]'
+    )
+    board = AlarmBoard()
+    load_board(board, old)
+    definition = board.definition("p.hi")
+    assert definition.out_of_service and definition.shelve_seen is None
+    assert definition.shelved(T0)
 
 
 def test_unknown_occurrence_is_an_error() -> None:
@@ -108,7 +204,7 @@ def test_unknown_occurrence_is_an_error() -> None:
 def test_saved_board_restores_exactly_and_does_not_raise_twice() -> None:
     board = AlarmBoard()
     board.on_transition(_t("p.hi", True))
-    board.shelve("p.lo", T0 + timedelta(minutes=5), "calibration", T0)
+    board.shelve("p.lo", T0 + timedelta(minutes=5), reason="calibration", by="ana", at=T0)
     restored = AlarmBoard()
     load_board(restored, dump_board(board))
     assert restored.occurrences == board.occurrences
@@ -167,16 +263,17 @@ def test_no_illegal_transition_and_no_occurrence_lost(ops: list, latching: bool)
         assert len(active_rules) == len(set(active_rules))  # one active occurrence per rule
 
 
-def test_restart_ends_active_occurrences_but_keeps_them_until_acknowledged() -> None:
+def test_ending_an_occurrence_no_rule_carries_keeps_it_until_acknowledged() -> None:
     board = AlarmBoard()
     occurrence = str(board.on_transition(_t("p.hi", True))[0].context["occurrence"])
+    board.on_transition(_t("p.lo", True))
     restored = AlarmBoard()
     load_board(restored, dump_board(board))
-    (ended,) = restored.end_active(T0, "agent restarted; re-evaluating")
+    assert restored.active_rules() == {"p.hi", "p.lo"}
+    (ended,) = restored.end({"p.hi"}, T0, "agent restarted: its rule is gone")
     assert ended.type is EventType.ALARM_CLEARED
     assert ended.context["occurrence"] == occurrence
-    assert ended.context["reason"] == "agent restarted; re-evaluating"
-    assert [o.state for o in restored.open()] == [AlarmState.RETURNED_UNACK]
-    # The condition is still there: the detector raises it again as a new occurrence.
-    (again,) = restored.on_transition(_t("p.hi", True, 5))
-    assert again.context["occurrence"] != occurrence
+    assert ended.context["reason"] == "agent restarted: its rule is gone"
+    assert restored.active_rules() == {"p.lo"}
+    states = {o.rule: o.state for o in restored.open()}
+    assert states == {"p.hi": AlarmState.RETURNED_UNACK, "p.lo": AlarmState.UNACK_ACTIVE}

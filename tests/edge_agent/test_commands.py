@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from edge_agent.alarms import AlarmError
+from edge_agent.alarms import AlarmError, Flag
 from edge_agent.buffer import Buffer
 from edge_agent.commands import CommandHandler
 from edge_agent.plans import MemoryPlanBook
@@ -29,8 +29,21 @@ class Effects:
             raise AlarmError("no open alarm occurrence 'gone'")
         self.calls.append(("ack", occurrence, by, note, channel))
 
-    async def shelve(self, rule: str, until: datetime | None, reason: str) -> None:
-        self.calls.append(("shelve", rule, until, reason))
+    async def follow_shelve(
+        self,
+        rule: str,
+        until: datetime | None,
+        before: datetime | None,
+        reason: str,
+        by: str,
+        issued_at: datetime,
+    ) -> str:
+        self.calls.append(("shelve", rule, until, before, reason, by, issued_at))
+        return "unshelved" if until is None else "shelved"
+
+    async def follow_flag(self, rule: str, flag: Flag, on: bool, issued_at: datetime) -> str:
+        self.calls.append(("flag", rule, flag, on, issued_at))
+        return flag
 
     async def write(self, tag: str, value: Scalar) -> Scalar:
         self.calls.append(("write", tag, value))
@@ -176,10 +189,37 @@ async def test_bad_commands_fail_alone_with_a_reason(buffer: Buffer) -> None:
             _command("b1", CommandKind.ACK, occurrence="gone", by="ana"),
             _command("b2", CommandKind.PLAN, entries=[{"line": "x"}]),
             _command("b3", CommandKind.SHELVE, rule="p.hi", until=None, reason="done"),
+            _command("b4", CommandKind.SHELVE, rule="p.hi", until="2026-03-02T07:00:00"),
+            _command("b5", CommandKind.FLAG, rule="p.hi", flag="hidden", on=True),
         ]
     )
-    gone, bad_plan, shelved = _results(buffer)
+    gone, bad_plan, shelved, naive, bad_flag = _results(buffer)
     assert gone["ok"] is False and "no open alarm" in str(gone["detail"])
     assert bad_plan["ok"] is False
-    assert shelved["ok"] is True
-    assert effects.calls == [("shelve", "p.hi", None, "done")]
+    assert (shelved["ok"], shelved["detail"]) == (True, "unshelved")
+    assert naive["ok"] is False and "needs a timezone" in str(naive["detail"])
+    assert bad_flag["ok"] is False and "one of suppressed, out_of_service" in str(
+        bad_flag["detail"]
+    )
+    assert effects.calls == [("shelve", "p.hi", None, None, "done", "hub", T0)]
+
+
+async def test_alarm_flag_commands_carry_the_hubs_change(buffer: Buffer) -> None:
+    effects = Effects()
+    until = "2026-03-02T06:30:00+00:00"
+    await _handler(buffer, effects).handle(
+        [
+            _command(
+                "s1", CommandKind.SHELVE, rule="p.hi", until=until, before=None, reason="swap",
+                by="user:maria",
+            ),
+            _command("f1", CommandKind.FLAG, rule="p.hi", flag="out_of_service", on=True),
+        ]
+    )  # fmt: skip
+    assert effects.calls == [
+        ("shelve", "p.hi", datetime.fromisoformat(until), None, "swap", "user:maria", T0),
+        ("flag", "p.hi", "out_of_service", True, T0),
+    ]
+    shelved, flagged = _results(buffer)
+    assert (shelved["kind"], shelved["ok"], shelved["detail"]) == ("shelve", True, "shelved")
+    assert (flagged["kind"], flagged["detail"]) == ("flag", "out_of_service")

@@ -29,8 +29,10 @@ async def panel() -> AsyncIterator[tuple[str, list[tuple[object, ...]]]]:
     async def metrics() -> bytes:
         return b"floorgate_agent_up 1.0\n"
 
-    async def set_flags(rule: str, suppressed: bool, out_of_service: bool, by: str) -> None:
-        calls.append(("flags", rule, suppressed, out_of_service, by))
+    async def set_flags(
+        rule: str, suppressed: bool, out_of_service: bool, by: str, reason: str | None
+    ) -> None:
+        calls.append(("flags", rule, suppressed, out_of_service, by, reason))
 
     actions = PanelActions(list, acknowledge, shelve, metrics, set_flags)
     server = Panel(actions, "127.0.0.1", 0, "s3cret")
@@ -69,7 +71,8 @@ async def test_actions_errors_and_limits(panel: tuple[str, list]) -> None:
         assert shelved.status_code == 200
         assert (await client.post("/alarms/gone/ack", json={"by": "ana"})).status_code == 404
         flagged = await client.post(
-            "/alarms/p.hi/flags", json={"by": "ana", "suppressed": True, "out_of_service": False}
+            "/alarms/p.hi/flags",
+            json={"by": "ana", "suppressed": True, "out_of_service": False, "reason": "idle"},
         )
         assert flagged.status_code == 200
         bad = await client.post("/alarms/o1/ack", json={"by": "ana", "extra": 1})
@@ -81,5 +84,5 @@ async def test_actions_errors_and_limits(panel: tuple[str, list]) -> None:
     assert calls == [
         ("ack", "o1", "ana", "seen", "agent-panel"),
         ("shelve", "p.hi", timedelta(minutes=30), "calibration", "ana"),
-        ("flags", "p.hi", True, False, "ana"),
+        ("flags", "p.hi", True, False, "ana", "idle"),
     ]
