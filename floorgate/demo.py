@@ -1,7 +1,10 @@
-"""``floorgate demo``: hub, simulated plant and one agent as real processes, then a real fault.
+"""``floorgate demo``: hub, simulated plant and one agent as real processes, then real faults.
 
 Everything runs on loopback with embedded storage under one data folder. The demo prints the
-URLs and logins, injects an overtemperature at the press and reports when the alarm is at the hub.
+URLs and logins, uploads a plan for the current shift, injects an overtemperature at the press
+and reports when the alarm is at the hub; then it injects the faults of the four shipped
+scenarios one by one and reports each playbook run the hub starts, so the approvals inbox, the
+planner board and the audit trail have real work in them.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +24,32 @@ import yaml
 
 HOST = "127.0.0.1"
 AGENT_ID = "demo-press"
+SITE = "demo-plant"
+LINE = "line-1"
 DEMO_USERS = (
     ("admin", "admin", "Ada Admin"),
     ("maint", "maintenance", "Max Maintenance"),
     ("quality", "quality", "Quinn Quality"),
     ("planner", "planner", "Pat Planner"),
     ("super", "supervisor", "Sam Supervisor"),
-    ("panel-press", "operator", "Press shop panel"),
+    ("panel-press", "panel", "Press shop panel"),
 )
 """(username, role, full name); the panel device is scoped to the press shop, and the
 technicians get a PIN to identify with at it."""
 PANEL_AREA = "press-shop"
 FAULT = "overtemp"
 FAULT_AFTER_SECONDS = 2.0
+SCENARIO_FAULTS = (
+    (8.0, "machine_down", "the press stops during planned production"),
+    (20.0, "rate_drop", "packaging falls behind the plan"),
+    (30.0, "silo_low", "the silo runs down before the planned end"),
+    (40.0, "drift", "oven zone 2 starts drifting slowly"),
+)
+"""(seconds after the first fault, fault, what it means) for the shipped scenarios."""
+PLANNED_RATE_PER_HOUR = 2000.0
+"""Packaging's planned rate; the simulated line packs 2,400/h, 1,200/h with ``rate_drop``."""
+OVERTIME_REGISTER = 40
+"""A holding register the simulator leaves as written: the line controller's overtime setpoint."""
 PLAYBOOKS = Path(__file__).resolve().parents[1] / "deploy" / "examples" / "playbooks"
 _OWN_FILES = (
     "hub.yaml",
@@ -69,11 +86,20 @@ def demo_agent_config(settings: DemoSettings, token_file: Path) -> dict[str, Any
         if point.length is not None:
             tag["length"] = point.length
         tags.append(tag)
+    # Written only when an overtime approval is signed (scenario 4), then read back.
+    tags.append(
+        {
+            "name": "pack.overtime_minutes",
+            "address": OVERTIME_REGISTER,
+            "type": "uint16",
+            "writable": True,
+        }
+    )
     return {
         "agent_id": AGENT_ID,
-        "site": "demo-plant",
+        "site": SITE,
         "area": "press-shop",
-        "line": "line-1",
+        "line": LINE,
         "hub": {"url": f"http://{HOST}:{settings.hub_port}", "token_file": str(token_file)},
         "buffer": {"path": str(settings.data.resolve() / "agent-buffer.sqlite")},
         "panel": {"host": HOST, "port": settings.panel_port},
@@ -123,23 +149,38 @@ def demo_agent_config(settings: DemoSettings, token_file: Path) -> dict[str, Any
                 "on_delay": "3s",
                 "category": "equipment",
             },
-            {
-                "kind": "state",
-                "name": "press-state",
-                "tag": "press.state",
-                "states": [2],
+            {  # scenario 1: planned to run, but stopped (press-output.stopped)
+                "kind": "plan_deviation",
+                "name": "press-output",
+                "tag": "press.cycle_count",
+                "line": LINE,
+                "window": "1h",
+                "state_tag": "press.state",
+                "stopped_states": [2],
                 "min_duration": "2s",
-                "category": "equipment",
             },
-            {
+            {  # scenario 2: slow drift no threshold sees (oven-zone2.high)
                 "kind": "drift",
-                "name": "oven-zone2-drift",
+                "name": "oven-zone2",
                 "tag": "oven.zone2",
                 "method": "cusum",
                 "target": 200,
                 "sigma": 0.5,
             },
-            {
+            {  # scenario 4: more than 25% behind the planned rate (pack-output.behind)
+                "kind": "plan_deviation",
+                "name": "pack-output",
+                "tag": "pack.count",
+                "line": LINE,
+                "window": "1min",
+                "behind_percent": 25,
+            },
+            {  # a held lot still running on the line
+                "kind": "lot_on_hold",
+                "name": "pack-lot-hold",
+                "tag": "pack.lot",
+            },
+            {  # scenario 3: the silo running out (silo-level.lo)
                 "kind": "threshold",
                 "name": "silo-level",
                 "tag": "silo.level",
@@ -228,6 +269,8 @@ def _prepare(settings: DemoSettings) -> tuple[Path, Path, dict[str, str]]:
         "listen": {"host": HOST, "port": settings.hub_port},
         "storage": {"path": str(db)},
     }
+    # The press line's good count, for plan against actual on the planner board.
+    hub["planner"] = {"lines": [{"site": SITE, "line": LINE, "counter_tag": "pack.count"}]}
     if PLAYBOOKS.is_dir():  # a checkout: the shipped scenarios run in the demo too
         hub["playbooks"] = {"path": str(PLAYBOOKS)}
     hub_config = data / "hub.yaml"
@@ -297,6 +340,22 @@ def _banner(hub_url: str, control_url: str, logins: dict[str, str], s: DemoSetti
     print("\n".join(lines), flush=True)
 
 
+def _shift_plan(now: datetime) -> dict[str, Any]:
+    """Shift A on the demo line: started an hour ago, ends in 20 minutes (so a press that is
+    down now is expected back only after the shift: scenario 1 asks for a reschedule)."""
+    entry = {
+        "site": SITE,
+        "line": LINE,
+        "product": "P-100",
+        "lot": "LOT-0001",
+        "planned_rate_per_hour": PLANNED_RATE_PER_HOUR,
+        "start": (now - timedelta(hours=1)).isoformat(),
+        "end": (now + timedelta(minutes=20)).isoformat(),
+        "shift": "A",
+    }
+    return {"entries": [entry], "source": "floorgate demo"}
+
+
 def _watch(
     hub_url: str,
     control_url: str,
@@ -305,7 +364,8 @@ def _watch(
     duration: float | None,
     outcome: _Outcome,
 ) -> None:
-    """Inject the fault, report when its alarm is at the hub, keep running until the end."""
+    """Upload the plan, inject the faults, report the first alarm and each playbook run at the
+    hub, keep running until the end."""
     started = time.monotonic()
     deadline = None if duration is None else started + duration
     with httpx.Client(base_url=hub_url, timeout=5) as hub:
@@ -314,12 +374,24 @@ def _watch(
         )
         login.raise_for_status()
         hub.headers["Authorization"] = f"Bearer {login.json()['token']}"
+        planner = hub.post(
+            "/api/v1/auth/login", json={"username": "planner", "password": logins["planner"]}
+        )
+        planner.raise_for_status()
+        hub.post(
+            "/api/v1/plans",
+            json=_shift_plan(datetime.now(UTC)),
+            headers={"Authorization": f"Bearer {planner.json()['token']}"},
+        ).raise_for_status()
+        print("uploaded the plan of shift A for line-1 (ends in 20 minutes)", flush=True)
         time.sleep(FAULT_AFTER_SECONDS)
         httpx.post(f"{control_url}/faults/{FAULT}", timeout=5).raise_for_status()
         injected = time.monotonic()
         print(
             f"injected fault '{FAULT}' at the press; waiting for the alarm at the hub", flush=True
         )
+        pending = list(SCENARIO_FAULTS)
+        runs_seen: set[int] = set()
         while deadline is None or time.monotonic() < deadline:
             if dead := processes.exited():
                 raise RuntimeError(f"{', '.join(dead)} exited unexpectedly")
@@ -333,4 +405,16 @@ def _watch(
                             f"{item['value']} ({item['severity']}, rule {item['rule']})",
                             flush=True,
                         )
+            while pending and time.monotonic() - injected >= pending[0][0]:
+                _, fault, meaning = pending.pop(0)
+                httpx.post(f"{control_url}/faults/{fault}", timeout=5).raise_for_status()
+                print(f"injected fault '{fault}': {meaning}", flush=True)
+            for run in hub.get("/api/v1/runs").json()["items"]:
+                if run["id"] not in runs_seen:
+                    runs_seen.add(run["id"])
+                    print(
+                        f"playbook '{run['playbook_id']}' started run {run['id']} "
+                        f"(see {hub_url}/approvals)",
+                        flush=True,
+                    )
             time.sleep(0.5)

@@ -63,6 +63,9 @@ def build_server(config: HubConfig, app: FastAPI | None = None) -> HubServer:
         timeout_graceful_shutdown=5,
         # The hub does not serve websockets; skipping the import keeps optional deps optional.
         ws="none",
+        # Agents post every second or so: a line per request would bury the state changes in
+        # the journal. ``logs.json_requests`` turns on a request log when one is wanted.
+        access_log=False,
     )
     return HubServer(uv_config)
 

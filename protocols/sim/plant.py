@@ -39,6 +39,10 @@ class MachineState(IntEnum):
     DOWN = 2
 
 
+SENSOR_SIGMA = 0.1
+"""Standard deviation of a temperature reading around the true value (degrees C)."""
+
+
 def _approach(current: float, target: float, dt: float, tau: float) -> float:
     """First-order lag: how a real temperature or pressure follows its setpoint."""
     return current + (target - current) * (1.0 - math.exp(-dt / tau))
@@ -66,6 +70,9 @@ class Plant:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
+        # Sensor noise of the four temperatures, drawn fresh each step and added to the reading
+        # only: noise fed into the state would make it a random walk that drifts by itself.
+        self._sensor_noise = (0.0, 0.0, 0.0, 0.0)
 
     def inject(self, fault: Fault) -> None:
         if fault is Fault.LOT_CHANGE:
@@ -93,7 +100,6 @@ class Plant:
         cycle_temp = 62.0 + 1.5 * math.sin(2 * math.pi * self.time / 120.0)
         temp_target = 96.0 if Fault.OVERTEMP in self.faults else cycle_temp
         self.press_temperature = _approach(self.press_temperature, temp_target, dt, 4.0)
-        self.press_temperature += noise(0.0, 0.05)
 
         pressure_target = 180.0 if running else 0.0
         self.press_pressure = _approach(self.press_pressure, pressure_target, dt, 1.5)
@@ -104,9 +110,15 @@ class Plant:
             self.oven_drift += 0.02 * dt
         setpoints = (180.0, 200.0 + self.oven_drift, 220.0)
         self.oven_zones = [
-            _approach(zone, target, dt, 10.0) + noise(0.0, 0.05)
+            _approach(zone, target, dt, 10.0)
             for zone, target in zip(self.oven_zones, setpoints, strict=True)
         ]
+        self._sensor_noise = (
+            noise(0.0, SENSOR_SIGMA),
+            noise(0.0, SENSOR_SIGMA),
+            noise(0.0, SENSOR_SIGMA),
+            noise(0.0, SENSOR_SIGMA),
+        )
 
         rate_per_min = 20.0 if Fault.RATE_DROP in self.faults else 40.0
         self.pack_count += dt * rate_per_min / 60.0
@@ -119,13 +131,13 @@ class Plant:
     def values(self) -> dict[str, Scalar]:
         """Every tag of the plant by name, as a device would report it."""
         return {
-            "press.temperature": round(self.press_temperature, 3),
+            "press.temperature": round(self.press_temperature + self._sensor_noise[0], 3),
             "press.pressure": round(self.press_pressure, 3),
             "press.cycle_count": int(self.press_cycles),
             "press.state": int(self.press_state),
-            "oven.zone1": round(self.oven_zones[0], 3),
-            "oven.zone2": round(self.oven_zones[1], 3),
-            "oven.zone3": round(self.oven_zones[2], 3),
+            "oven.zone1": round(self.oven_zones[0] + self._sensor_noise[1], 3),
+            "oven.zone2": round(self.oven_zones[1] + self._sensor_noise[2], 3),
+            "oven.zone3": round(self.oven_zones[2] + self._sensor_noise[3], 3),
             "pack.count": int(self.pack_count),
             "pack.lot": f"LOT-{self.lot_number:04d}",
             "silo.level": round(self.silo_level, 3),

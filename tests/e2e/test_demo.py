@@ -35,7 +35,7 @@ def test_demo_raises_an_alarm_at_the_hub_and_stops_cleanly(tmp_path: Path) -> No
             "floorgate",
             "demo",
             "--duration",
-            "25",
+            "30",
             "--data",
             str(tmp_path / "demo"),
             *[str(item) for pair in ports.items() for item in pair],
@@ -56,6 +56,11 @@ def test_demo_raises_an_alarm_at_the_hub_and_stops_cleanly(tmp_path: Path) -> No
     assert found, out
     assert float(found.group(1)) < 30
     assert float(found.group(2)) > 80
+    # The shipped scenarios start: the plan is in, and the press stopping during it starts the
+    # machine-down playbook at the hub.
+    assert "uploaded the plan of shift A" in out
+    assert "injected fault 'machine_down'" in out
+    assert re.search(r"playbook 'machine-down' started run \d+", out), out
     # Every process the demo started is gone, and its data stayed under --data.
     assert not any(_listening(port) for port in ports.values())
     assert (tmp_path / "demo" / "hub.duckdb").exists()
