@@ -360,6 +360,7 @@ class Agent:
             self.pipeline.shelve_for,
             self.metrics,
             self.pipeline.set_flags,
+            self.pipeline.alarms.definition,
         )
         settings = self.config.panel
         token = settings.token_file.read_text().strip() if settings.token_file else None

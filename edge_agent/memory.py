@@ -53,9 +53,16 @@ def release_free_memory(collect: bool = False) -> bool:
 
 
 async def trim_loop(settle: float = SETTLE_SECONDS, interval: float = INTERVAL_SECONDS) -> None:
-    """Trim once the agent has settled, then every ``interval`` seconds, until cancelled."""
+    """Trim once the agent has settled, then every ``interval`` seconds, until cancelled.
+
+    Once settled, everything alive (imported libraries, config, detectors) is also moved out of
+    the garbage collector's sight with ``gc.freeze``: it lives as long as the agent, and a full
+    collection would otherwise walk all of it again and again while a scan allocates a Reading
+    per register."""
     await asyncio.sleep(settle)
-    if not release_free_memory(collect=True):
+    trimmed = release_free_memory(collect=True)
+    gc.freeze()
+    if not trimmed:
         log.debug("malloc_trim is not available: resident memory is left to the C library")
         return
     while True:

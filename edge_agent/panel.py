@@ -6,14 +6,17 @@ anything else). Served with h11 on asyncio streams, to keep web frameworks out o
 memory on a 1 GB gateway.
 
     GET  /healthz                      {"status": "ok"}
-    GET  /alarms                       {"items": [occurrence, ...]} most severe first
+    GET  /alarms                       {"items": [occurrence, ...]} most severe first, each with
+                                        its alarm's shelved_until / shelve_reason / suppressed /
+                                        out_of_service
     POST /alarms/{occurrence}/ack      {"by": "ana", "note": "..."}
     POST /alarms/{rule}/shelve         {"by": "ana", "minutes": 30, "reason": "..."}  (0 unshelves)
     POST /alarms/{rule}/flags          {"by": "ana", "suppressed": false, "out_of_service": true,
                                         "reason": "..."}  (reason optional)
 
-Shelving and flags set here reach the hub as events; see ``edge_agent.alarms`` for the sync.
     GET  /metrics                      Prometheus text format
+
+Shelving and flags set here reach the hub as events; see ``edge_agent.alarms`` for the sync.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import h11
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge_agent.alarms import AlarmError
+from protocols.wire import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +86,15 @@ class PanelActions:
         shelve: Callable[[str, timedelta | None, str, str], Awaitable[None]],
         metrics: Callable[[], Awaitable[bytes]],
         set_flags: Callable[[str, bool, bool, str, str | None], Awaitable[None]] | None = None,
+        flags_of: Callable[[str], Any] | None = None,
     ) -> None:
         self.open_alarms = open_alarms
         self.acknowledge = acknowledge
         self.shelve = shelve
         self.metrics = metrics
         self.set_flags = set_flags
+        self.flags_of = flags_of
+        """rule -> its ``Definition`` (shelve and flags), shown beside each open alarm."""
 
 
 class Panel:
@@ -169,6 +176,22 @@ class Panel:
         except HttpError as exc:
             return exc.status, "application/json", json.dumps({"detail": exc.reason}).encode()
 
+    def _alarm_json(self, occurrence: Any) -> dict[str, Any]:
+        """An open occurrence, with the shelve and flags of its alarm: a technician at the panel
+        must see that an alarm is shelved (and until when) or taken out of service."""
+        item = _occurrence_json(occurrence)
+        if self._actions.flags_of is not None:
+            definition = self._actions.flags_of(occurrence.rule)
+            until = definition.until(utc_now())
+            item |= {
+                "shelved_until": until.isoformat() if until else None,
+                "shelve_reason": definition.shelve_reason if until else None,
+                "shelved_by": definition.shelved_by if until else None,
+                "suppressed": definition.suppressed,
+                "out_of_service": definition.out_of_service,
+            }
+        return item
+
     def _authorise(self, request: h11.Request) -> None:
         if self._token is None:
             return
@@ -181,7 +204,7 @@ class Panel:
         if method == "GET" and parts == ["healthz"]:
             return {"status": "ok"}
         if method == "GET" and parts == ["alarms"]:
-            return {"items": [_occurrence_json(o) for o in self._actions.open_alarms()]}
+            return {"items": [self._alarm_json(o) for o in self._actions.open_alarms()]}
         if method == "POST" and len(parts) == 3 and parts[0] == "alarms":
             target, action = parts[1], parts[2]
             try:

@@ -79,6 +79,14 @@ def test_shelve_and_flags_sync_both_ways(stack: Stack) -> None:
         definition = _board(stack)[RULE]
         assert definition["shelved_by"] == "user:admin"
         assert definition["shelved_until"].replace("+00:00", "Z") == until
+        # The technician at the agent's panel sees it too, beside the alarm.
+        [item] = [i for i in panel.get("/alarms").json()["items"] if i["rule"] == RULE]
+        assert (item["suppressed"], item["out_of_service"], item["shelve_reason"]) == (
+            True,
+            True,
+            "hub shelve",
+        )
+        assert item["shelved_until"].replace("+00:00", "Z") == until
 
         def results() -> list[dict[str, Any]]:
             items = hub.get(
