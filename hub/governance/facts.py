@@ -5,13 +5,41 @@ step's ``when_unknown`` then decides)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from hub.constraints import repository as constraints
 from hub.governance.records import Run
 from hub.plans import repository as plans
 from hub.playbooks.conditions import Value
 from hub.storage import Connection
+
+RUNOUT_WINDOW = timedelta(minutes=30)
+"""How far back the values of the run's tag are read to project when it reaches zero."""
+RUNOUT_MIN_POINTS = 3
+
+
+def runout_at(conn: Connection, run: Run, now: datetime) -> datetime | None:
+    """When the run's tag reaches 0 if it keeps falling at the pace of its good values over the
+    last ``RUNOUT_WINDOW`` (a least-squares line through them); None when it is not falling,
+    or too few values arrived to tell (a silo, a tank, a buffer of parts running down)."""
+    if run.agent_id is None or run.tag is None:
+        return None
+    since = now - RUNOUT_WINDOW
+    row = conn.execute(
+        "SELECT regr_slope(v, t), regr_intercept(v, t), count(*) FROM ("
+        " SELECT epoch(source_time) - epoch($since) AS t,"
+        " TRY_CAST(CAST(value AS VARCHAR) AS DOUBLE) AS v FROM events"
+        " WHERE agent_id = $agent AND tag = $tag AND quality = 'good'"
+        " AND source_time >= $since AND source_time <= $now"
+        ") WHERE v IS NOT NULL AND isfinite(v)",
+        {"agent": run.agent_id, "tag": run.tag, "since": since, "now": now},
+    ).fetchone()
+    if row is None:
+        return None
+    slope, intercept, points = row
+    if points < RUNOUT_MIN_POINTS or slope is None or slope >= 0:
+        return None
+    return since + timedelta(seconds=-intercept / slope)
 
 
 def gather(conn: Connection, run: Run, names: Iterable[str], now: datetime) -> dict[str, Value]:
@@ -45,6 +73,8 @@ def gather(conn: Connection, run: Run, names: Iterable[str], now: datetime) -> d
             if c.ended_at is None and c.expected_end is not None
         ]
         facts["expected_end"] = max(ends) if ends else None
+    if "runout_at" in wanted:
+        facts["runout_at"] = runout_at(conn, run, now)
     if wanted & {"planned_end", "shift_end"} and run.line is not None:
         window = plans.shift_window(conn, run.site, run.line, now)
         if window is not None:

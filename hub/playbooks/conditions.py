@@ -47,6 +47,7 @@ FACTS: dict[str, FactKind] = {
     "expected_end": "time",
     "planned_end": "time",
     "shift_end": "time",
+    "runout_at": "time",
 }
 """Every fact a condition may name, and its kind (see docs/configuration.md, playbooks)."""
 

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from hub.playbooks import conditions
-from tests.hub.conftest import AGENT, T0, FakeClock
+from tests.hub.conftest import AGENT, T0, FakeClock, event
 from tests.hub.governance_helpers import (
+    PRESS,
     Clients,
     audit,
     ingest,
@@ -116,6 +117,20 @@ steps:
 """
 
 
+SILO_PLAYBOOK = """
+id: silo-low
+name: Silo running out before the planned end
+match: {rules: ["*.lo"]}
+steps:
+  - id: expedite
+    kind: approval
+    when: runout_at < planned_end
+    title: Expedite the next delivery
+    meaning: I approve an expedited delivery
+    approvers: [{role: planner}]
+"""
+
+
 @pytest.fixture
 def gov(
     tmp_path: Path,
@@ -123,7 +138,13 @@ def gov(
     clock: FakeClock,
     tls_context: ssl.SSLContext,
 ) -> Iterator[Clients]:
-    hub = start_hub(tmp_path, seeded_db[0], clock, tls_context, {"down.yaml": PLAYBOOK})
+    hub = start_hub(
+        tmp_path,
+        seeded_db[0],
+        clock,
+        tls_context,
+        {"down.yaml": PLAYBOOK, "silo.yaml": SILO_PLAYBOOK},
+    )
     clients = Clients(hub, seeded_db[1][AGENT])
     ingest(clients.agent, value(1, "press1.temp", 20.0))
     yield clients
@@ -204,3 +225,43 @@ def test_the_reschedule_opens_only_when_the_press_is_back_after_the_shift(gov: C
     assert steps["reschedule"] == "active"
     [approval] = chain["approvals"]
     assert approval["step_id"] == "reschedule"
+
+
+def silo_run(gov: Clients, seq: int, tag: str, levels: list[float]) -> dict[str, str]:
+    """One level a minute up to now (T0), then the low alarm: the steps of its run."""
+    start = T0 - timedelta(minutes=len(levels) - 1)
+    ingest(gov.agent, *[
+        event(seq + i, AGENT, tag=tag, value=level, context=dict(PRESS),
+              source_time=(start + timedelta(minutes=i)).isoformat(),
+              agent_time=(start + timedelta(minutes=i)).isoformat())
+        for i, level in enumerate(levels)
+    ])  # fmt: skip
+    alarm = event(seq + len(levels), AGENT, type="alarm.raised", tag=tag, value=levels[-1],
+                  rule=f"{tag}.lo", severity="medium", category="supply", context=dict(PRESS),
+                  source_time=T0.isoformat(), agent_time=T0.isoformat())  # fmt: skip
+    ingest(gov.agent, alarm)
+    [run] = [r for r in items(gov("ada"), "/api/v1/runs") if r["rule"] == f"{tag}.lo"]
+    chain = ok(gov("ada").get(f"/api/v1/runs/{run['id']}"))
+    facts = [c["facts"] for c in conditions_audited(gov, chain["id"])]
+    return {"expedite": chain["steps"][0]["status"], **facts[0]}
+
+
+def test_the_expedite_opens_only_when_the_silo_runs_out_before_the_plan_ends(
+    gov: Clients,
+) -> None:
+    entry = {**PRESS, "product": "P-1", "planned_rate_per_hour": 100,
+             "start": (T0 - H).isoformat(), "end": (T0 + 2 * H).isoformat()}  # fmt: skip
+    ok(gov("pia").post("/api/v1/plans", json={"entries": [entry]}))
+    # 1 per minute from 40: the line through the values reaches 0 at T0 + 30 min.
+    fast = silo_run(gov, 100, "silo1.level", [40 - i for i in range(11)])
+    assert fast["expedite"] == "active", fast
+    assert fast["runout_at"] == (T0 + timedelta(minutes=30)).isoformat()
+    # 0.01 per minute: empty in about two days, long after the plan ends.
+    slow = silo_run(gov, 200, "silo2.level", [30 - 0.01 * i for i in range(11)])
+    assert slow["expedite"] == "not_applicable"
+    assert datetime.fromisoformat(slow["runout_at"]) > T0 + 40 * H
+    # Filling up, or a single value: no runout to project; the approval opens anyway.
+    rising = silo_run(gov, 300, "silo3.level", [20 + i for i in range(5)])
+    assert (rising["expedite"], rising["runout_at"]) == ("active", None)
+    single = silo_run(gov, 400, "silo4.level", [5])
+    assert (single["expedite"], single["runout_at"]) == ("active", None)
