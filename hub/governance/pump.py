@@ -13,7 +13,7 @@ starts no run: the sender hears ``recommendation.ignored`` (webhook) with the re
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -43,17 +43,11 @@ async def scan_triggers(
     db: Database, playbooks: Mapping[str, LoadedPlaybook], now: datetime
 ) -> int:
     """Start runs for alarm raises committed since the last scan; returns runs started."""
-    started = 0
-
-    def behind(cur: Connection) -> bool:
-        return runs.cursor(cur) < runs.last_raise(cur)
-
-    while await db.read(behind):
-        count, more = await db.write(lambda conn: _scan(conn, playbooks, now))
-        started += count
-        if not more:
-            break
-    return started
+    return await _catch_up(
+        db,
+        lambda cur: runs.cursor(cur) < runs.last_raise(cur),
+        lambda conn: _scan(conn, playbooks, now),
+    )
 
 
 def _scan(
@@ -106,13 +100,23 @@ async def scan_recommendations(
     db: Database, playbooks: Mapping[str, LoadedPlaybook], now: datetime
 ) -> int:
     """Start runs for recommendations received since the last scan; returns runs started."""
+    return await _catch_up(
+        db,
+        lambda cur: runs.cursor(cur, runs.FEED_CURSOR) < external.last_feed_event(cur),
+        lambda conn: _scan_feed(conn, playbooks, now),
+    )
+
+
+async def _catch_up(
+    db: Database,
+    behind: Callable[[Connection], bool],
+    scan: Callable[[Connection], tuple[int, bool]],
+) -> int:
+    """Run ``scan`` (one write transaction per batch) while ``behind`` says its cursor trails
+    what has arrived; returns the runs started."""
     started = 0
-
-    def behind(cur: Connection) -> bool:
-        return runs.cursor(cur, runs.FEED_CURSOR) < external.last_feed_event(cur)
-
     while await db.read(behind):
-        count, more = await db.write(lambda conn: _scan_feed(conn, playbooks, now))
+        count, more = await db.write(scan)
         started += count
         if not more:
             break
