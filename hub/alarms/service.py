@@ -149,6 +149,10 @@ def _apply_occurrence_events(conn: Connection, events: Sequence[Event], now: dat
             t = lifecycle.returned(found, event.value, event.source_time, actor, now)
             if t is not None:
                 transitions.append(t)
+        elif event.context.get("channel") == "hub":
+            # The agent applying the hub's own ack command: its command.result answers it, and
+            # recording it here would read as a second ack made at the agent's panel.
+            continue
         else:
             by = text(event.context.get("by")) or "unknown"
             transitions.append(

@@ -191,7 +191,11 @@ def test_hub_ack_becomes_a_command_until_the_agent_reports(
     result = {"command_id": "nope", "ok": True}
     assert ingest(agent, event(3, type="command.result", context=result))["commands"] == [command]
     result = {"command_id": command["command_id"], "ok": True}
-    assert ingest(agent, event(4, type="command.result", context=result))["commands"] == []
+    # The agent applies the command and reports the ack it made as the hub's: no second ack.
+    echo = {"occurrence": "line1:1", "by": "maria", "note": "valve checked", "channel": "hub"}
+    echoed = event(5, type="alarm.acked", tag="press1.temp", context=echo)
+    assert ingest(agent, event(4, type="command.result", context=result), echoed)["commands"] == []
+    assert [h[0] for h in history(maria, alarm["id"])] == ["raised", "acknowledged"]
     assert agent.post("/api/v1/ingest", json=batch()).json()["commands"] == []
 
     again = as_user("olga").post(f"/api/v1/alarms/{alarm['id']}/ack", json={"note": "me too"})
