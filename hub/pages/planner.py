@@ -146,14 +146,20 @@ async def board_events(
 ) -> AsyncIterator[str]:
     """SSE: ``event: ready``, then ``event: board`` (a ``PlannerBoard``) at once and whenever
     the board changes: a new plan upload (looked for every ``PLAN_CHECK_SECONDS``), or new
-    figures at each ``config.refresh_seconds``. A comment line after ``heartbeat`` seconds
-    without an event keeps the connection open."""
+    figures at each ``config.refresh_seconds``; ``event: decisions`` (no data) when a task or
+    an approval opened or closed, for the page to re-read them. A comment line after
+    ``heartbeat`` seconds without an event keeps the connection open."""
     yield "retry: 3000\nevent: ready\ndata: {}\n\n"
     tick = min(PLAN_CHECK_SECONDS, heartbeat)
     version: int | None = None
+    decisions = await db.read(repository.decisions_version)
     sent_lines: str | None = None
     refresh_at = last_write = time.monotonic()
     while True:
+        moved = await db.read(repository.decisions_version)
+        if moved != decisions:
+            decisions, last_write = moved, time.monotonic()
+            yield "event: decisions\ndata: {}\n\n"
         current = await db.read(repository.plans_version)
         if current != version or time.monotonic() >= refresh_at:
             latest = await board(db, config, scope, clock())

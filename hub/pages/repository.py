@@ -141,6 +141,18 @@ def counter_readings(
     return [(r[0], float(r[1])) for r in rows]
 
 
+def decisions_version(conn: Connection) -> tuple[int, ...]:
+    """Moves when a task or an approval opens or closes anywhere: a live board then re-reads
+    its open decisions (through the API, which applies the caller's scope)."""
+    row = conn.execute(
+        "SELECT (SELECT coalesce(max(id), 0) FROM gov_tasks),"
+        " (SELECT count(*) FROM gov_tasks WHERE status = 'open'),"
+        " (SELECT coalesce(max(id), 0) FROM gov_approvals),"
+        " (SELECT count(*) FROM gov_approvals WHERE status = 'pending')"
+    ).fetchone()
+    return tuple(int(v) for v in row) if row else ()
+
+
 def plans_version(conn: Connection) -> int:
     """The newest plan upload's id (0 before the first): a live board re-reads when it moves."""
     row = conn.execute("SELECT coalesce(max(id), 0) FROM plan_uploads").fetchone()

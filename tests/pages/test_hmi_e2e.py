@@ -144,7 +144,7 @@ def sign_the_approval_with_the_planner_open(
 
     # The board re-reads open decisions every 5 s (expect's own default wait is 5 s too): the
     # signed approval leaves, the task stays.
-    expect(decisions).not_to_contain_text(APPROVAL, timeout=10_000)
+    expect(decisions).not_to_contain_text(APPROVAL, timeout=5_000)
     expect(decisions).to_contain_text("Task: Inspect the press")
     assert planner.evaluate("() => window.stillTheSamePage") is True
     screenshot(planner, "e2e-planner-signed-1024x600")

@@ -91,7 +91,7 @@ def test_the_board_follows_constraints_plans_and_decisions_live(
         json={"decision": "approve", "reason": "ok", "password": PASSWORD},
     )
     assert signed.status_code == 200, signed.text
-    expect(decisions).not_to_contain_text("Continue under deviation?", timeout=10_000)
+    expect(decisions).not_to_contain_text("Continue under deviation?", timeout=5_000)
     expect(decisions).to_contain_text("Task: Inspect the press")
     assert page.evaluate("() => window.stillTheSamePage") is True
     assert page_errors == []

@@ -8,13 +8,13 @@
  * - plan against actual: GET /api/v1/pages/planner (a PlannerBoard), then live from
  *   /api/v1/pages/planner/stream (event "board": the whole PlannerBoard, sent after every plan
  *   upload and as the counts move);
- * - open decisions: /api/v1/approvals and /api/v1/tasks, re-read every few seconds (they have
- *   no stream).
+ * - open decisions: /api/v1/approvals and /api/v1/tasks, re-read when the planner stream says
+ *   one opened or closed (event "decisions"), and every 30 s in case the stream is down.
  */
 (function () {
   "use strict";
 
-  var DECISIONS_EVERY_MS = 5000;
+  var DECISIONS_EVERY_MS = 30000;
   var state = { constraints: {}, board: null, approvals: [], tasks: [] };
   var box = document.getElementById("lines");
   var info = document.getElementById("planner-info");
@@ -262,12 +262,14 @@
     }
     if (FG.can("stream_planner")) {
       FG.liveStream("/api/v1/pages/planner/stream", {
-        open: function () { problem("plan-live", null); },
+        open: function () { problem("plan-live", null); loadDecisions(); },
         lost: function () { problem("plan-live", "Live plan against actual lost: figures may be out of date; reconnecting."); },
         event: function (name, data) {
           if (name === "board") {
             state.board = data;
             render();
+          } else if (name === "decisions") {
+            loadDecisions();
           }
         },
       });
