@@ -304,8 +304,8 @@ class AlarmBoard:
             before: The hub's shelve end before its change, to tell whether a change made here
                 is being replaced (the hub had not seen it; it will refuse it when it arrives).
         """
-        if until is not None and until - at > self.max_shelve:
-            raise AlarmError(f"an alarm can be shelved for at most {self.max_shelve}")
+        # No max_shelve check: it limits shelves asked for at this panel. The hub has its own
+        # limit and decides the order, so refusing its shelve would leave the two disagreeing.
         definition = self.definition(rule)
         mine = definition.until(at)
         seen = _later(definition.shelve_seen, issued_at)

@@ -170,10 +170,13 @@ def test_hub_commands_are_followed_and_remembered_as_seen() -> None:
     )
     assert done.startswith("unshelved; replaced this agent's own change")
     assert board.definition("p.hi").shelved_until is None
+    # Longer than this panel may shelve: the hub's own limit applied there, and it decides.
+    board.follow_hub_shelve(
+        "p.hi", T0 + timedelta(hours=2), before=None, reason="", by="u", issued_at=T0, at=T0
+    )
+    assert board.definition("p.hi").shelved_until == T0 + timedelta(hours=2)
     with pytest.raises(AlarmError, match="at most"):
-        board.follow_hub_shelve(
-            "p.hi", T0 + timedelta(hours=2), before=None, reason="", by="u", issued_at=T0, at=T0
-        )
+        board.shelve("p.hi", T0 + timedelta(hours=2), reason="mine", by="ana", at=T0)
 
     assert board.follow_hub_flag("p.hi", "suppressed", True, issued_at=T0) == "suppressed"
     assert board.follow_hub_flag("p.hi", "suppressed", True, issued_at=T0) == (
