@@ -114,7 +114,8 @@ class AlarmBoard:
     """Every alarm definition and every occurrence not yet back to normal.
 
     Args:
-        max_shelve: The longest an alarm may be shelved.
+        max_shelve: The longest shelve asked for at this panel (a hub shelve follows the
+            hub's own limit).
         latching: Rule names whose occurrences stay active until acknowledged.
     """
 
