@@ -66,7 +66,7 @@ def create_app(config: HubConfig, *, clock: Clock = utc_now) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        db = Database(config.storage.path)
+        db = Database(config.storage.path, config.storage.threads)
         await db.open()
         try:
             resources = Resources(

@@ -20,6 +20,9 @@ class ListenConfig(_Config):
 
 class StorageConfig(_Config):
     path: Path = Path("data/hub.duckdb")
+    threads: int | None = Field(default=None, ge=1)
+    """DuckDB's worker threads; None: one per core. 1 saves ingest a little CPU (no handing
+    work between threads) but leaves a large read on one core (docs/configuration.md)."""
 
 
 class AuthConfig(_Config):

@@ -27,9 +27,8 @@ class Prepared:
     """The first event of each event_id, in batch order."""
     doc: EventsJson
     """``unique`` as one JSON text (``hub.storage.event_json``)."""
-    newest_values: list[Event]
-    """``values.newest(unique)``."""
-    values_doc: EventsJson
+    newest_seqs: frozenset[int]
+    """Seqs of ``values.newest(unique)``."""
     received_at: datetime
 
     @property
@@ -53,13 +52,11 @@ def prepare(body: bytes, agent_id: str, received_at: datetime) -> Prepared:
         first.setdefault(event.seq, event)
     unique = list(first.values())
     locations = values.locations_of(unique)
-    newest = values.newest(unique)
     return Prepared(
         agent_id=agent_id,
         parsed=parsed,
         unique=unique,
         doc=dump_events(agent_id, unique, locations),
-        newest_values=newest,
-        values_doc=values.dump_newest(agent_id, newest),
+        newest_seqs=frozenset(event.seq for event in values.newest(unique)),
         received_at=received_at,
     )

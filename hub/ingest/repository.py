@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
 
 from hub.auth.scope import Scope
 from hub.ingest.schemas import EventFilters, StoredEvent
 from hub.ingest.seqs import Run, RunChange
 from hub.storage import Connection
-from hub.storage.event_json import EventsJson, events_from_json
+from hub.storage.event_json import Rows, rows_from_json
 from protocols.wire import Category, EventType, Quality, Severity
 
 _COLUMNS = (
@@ -24,20 +23,15 @@ _COLUMNS = (
 )
 
 
-def insert_events(
-    conn: Connection, events: EventsJson, keep: Sequence[bool] | None, received_at: datetime
-) -> None:
-    """Insert ``events``, all or those flagged in ``keep``.
+def insert_events(conn: Connection, batches: Sequence[Rows]) -> None:
+    """Insert the events of ``batches`` (of a group, in one statement), all or those flagged.
 
     The caller has checked that none of them is stored already (``hub.ingest.seqs``).
     """
-    params = {**events.params(), "received_at": received_at}
-    if keep is not None:
-        params["keep"] = list(keep)
-    source = events_from_json(events, "$keep" if keep is not None else None)
+    source, params = rows_from_json(batches)
     conn.execute(
         f"INSERT INTO events ({_COLUMNS}, received_at)"
-        f" SELECT {_COLUMNS}, $received_at::TIMESTAMPTZ FROM {source}",
+        f" SELECT {_COLUMNS}, received_at FROM {source}",
         params,
     )
 

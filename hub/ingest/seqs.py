@@ -76,10 +76,12 @@ class SeqIndex:
         held = self._agents.get(agent_id)
         if held is None or not held.ends:
             return set()
-        # The usual batch: every seq above the agent's highest stored one.
-        if min(seqs, default=0) > held.ends[-1]:
+        # The usual batch: every seq above the agent's highest stored one; else mostly so (a
+        # resent tail, then new seqs), and only the seqs up to that one need a search.
+        top = held.ends[-1]
+        if min(seqs, default=0) > top:
             return set()
-        return {seq for seq in seqs if held.holds(seq)}
+        return {seq for seq in seqs if seq <= top and held.holds(seq)}
 
     def plan(self, agent_id: str, new_seqs: Iterable[int]) -> RunChange | None:
         """The change that adds ``new_seqs`` (none of them stored yet) to the agent's runs.

@@ -3,8 +3,10 @@
 Each batch waits for the commit of the transaction that stores it (the reply follows it). A
 commit costs a few milliseconds whatever its size, so batches that arrive while one is being
 written are stored together in the next transaction (group commit): one request leads, writing
-everything queued by then, the others wait for their share of the result. If a group fails,
-its batches are written again one per transaction, so one bad batch fails alone.
+everything queued by then, the others wait for their share of the result. A group's events
+go in with one INSERT and its live values with one MERGE, however many batches it has (DuckDB
+plans every statement anew, 1-3 ms each here: more than writing a small batch's rows). If a
+group fails, its batches are written again one per transaction, so one bad batch fails alone.
 
 Duplicates are found in a ``SeqIndex`` of the seqs stored per agent, loaded by the first write
 and changed only after a commit (``Database.write``'s ``after_commit``, on the writer thread,
@@ -25,6 +27,7 @@ from hub.ingest import repository
 from hub.ingest.prepare import Prepared
 from hub.ingest.seqs import RunChange, SeqIndex
 from hub.storage import Connection, Database
+from hub.storage.event_json import Rows
 from hub.values import service as values
 from protocols.wire import Command, Event
 
@@ -127,7 +130,7 @@ class IngestWriter:
             self._index = SeqIndex(repository.load_seq_runs(conn))
         index = self._index
         claimed: dict[str, set[int]] = {}  # seqs stored by earlier batches of this group
-        stored = []
+        planned = []
         for batch in batches:
             taken = claimed.setdefault(batch.agent_id, set())
             seqs = batch.seqs
@@ -138,7 +141,9 @@ class IngestWriter:
             if duplicates:
                 new = [e for e in batch.unique if e.seq not in duplicates]
             taken.update(e.seq for e in new)
-            stored.append(_store(conn, batch, new, frozenset(duplicates)))
+            planned.append(_Planned(batch, new, frozenset(duplicates)))
+        _store_events(conn, [p for p in planned if p.new])
+        stored = [_apply_results(conn, p) for p in planned]
         changes = [
             change
             for agent_id, seqs in claimed.items()
@@ -152,24 +157,74 @@ class IngestWriter:
         self._index.apply(result.changes)
 
 
-def _store(
-    conn: Connection, batch: Prepared, new: list[Event], duplicates: frozenset[int]
-) -> Stored:
+@dataclass(frozen=True)
+class _Planned:
+    """A batch of a group, its events split by the seq index."""
+
+    batch: Prepared
+    new: list[Event]
+    """The events not stored yet, in batch order."""
+    duplicates: frozenset[int]
+    """Seqs of ``batch.unique`` stored already, by an earlier transaction or batch."""
+
+
+def _store_events(conn: Connection, writing: list[_Planned]) -> None:
+    """Store the new events of a group and their current values, a statement each."""
+    if not writing:
+        return
+    repository.insert_events(
+        conn, [Rows(p.batch.doc, p.batch.received_at, _new_flags(p)) for p in writing]
+    )
+    newest = _newest_seqs(writing)
+    current = [
+        Rows(p.batch.doc, p.batch.received_at, flags)
+        for p in writing
+        if any(flags := _newest_flags(p, newest[p.batch.agent_id]))
+    ]
+    if current:
+        values.store_newest(conn, current)
+
+
+def _newest_seqs(writing: list[_Planned]) -> dict[str, frozenset[int]]:
+    """Per agent, the seqs of ``values.newest`` of its new events in the group."""
+    by_agent: dict[str, list[_Planned]] = {}
+    for planned in writing:
+        by_agent.setdefault(planned.batch.agent_id, []).append(planned)
+    newest: dict[str, frozenset[int]] = {}
+    for agent_id, plans in by_agent.items():
+        only = plans[0].batch
+        if len(plans) == 1 and only.newest_seqs.isdisjoint(plans[0].duplicates):
+            newest[agent_id] = only.newest_seqs  # worked out by prepare, off this thread
+        else:
+            # A stored event was the newest of its tag, or the agent has several batches here:
+            # the newest among all its new ones counts (the update takes one row per tag).
+            new = [event for planned in plans for event in planned.new]
+            newest[agent_id] = frozenset(event.seq for event in values.newest(new))
+    return newest
+
+
+def _new_flags(planned: _Planned) -> list[bool] | None:
+    """A flag per event of the batch: not stored yet; None if none is."""
+    duplicates = planned.duplicates
+    return [e.seq not in duplicates for e in planned.batch.unique] if duplicates else None
+
+
+def _newest_flags(planned: _Planned, newest: frozenset[int]) -> list[bool]:
+    """A flag per event of the batch: new, and the newest of its tag (seq in ``newest``)."""
+    duplicates = planned.duplicates
+    return [e.seq in newest and e.seq not in duplicates for e in planned.batch.unique]
+
+
+def _apply_results(conn: Connection, planned: _Planned) -> Stored:
+    """Alarm transitions and command results of one batch's new events, then its reply's
+    commands; after ``_store_events``, in the same transaction."""
+    batch, new = planned.batch, planned.new
     changes: alarms.Published = []
     if new:
-        keep = [e.seq not in duplicates for e in batch.unique] if duplicates else None
-        repository.insert_events(conn, batch.doc, keep, batch.received_at)
-        candidates, doc = batch.newest_values, batch.values_doc
-        if any(e.seq in duplicates for e in candidates):
-            # A stored event was the newest of its tag: the newest among the new ones counts.
-            candidates = values.newest(new)
-            doc = values.dump_newest(batch.agent_id, candidates)
-        if candidates:
-            values.store_newest(conn, doc, batch.received_at)
         changes = alarms.apply_events(conn, new, batch.received_at)
         commands.apply_results(conn, batch.agent_id, new, batch.received_at)
     # Read after the results are applied: a command answered in this batch is not resent.
-    return Stored(duplicates, commands.pending_for(conn, batch.agent_id), changes)
+    return Stored(planned.duplicates, commands.pending_for(conn, batch.agent_id), changes)
 
 
 def _settle(group: list[_Waiting], write: asyncio.Future[_GroupResult]) -> None:

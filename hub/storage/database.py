@@ -31,9 +31,9 @@ READER_THREADS = 4
 """Concurrent reads; further reads queue in the pool (bounded by the server's request count)."""
 
 
-def _connect(path: Path) -> Connection:
+def _connect(path: Path, threads: int | None = None) -> Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = duckdb.connect(str(path))
+    conn = duckdb.connect(str(path), config={"threads": threads} if threads else {})
     # GLOBAL so that cursors inherit it: timestamps come back in UTC whatever the host's zone.
     conn.execute("SET GLOBAL TimeZone = 'UTC'")
     migrate(conn)
@@ -76,10 +76,13 @@ class Database:
 
     Args:
         path: the DuckDB file; created and migrated on ``open``.
+        threads: DuckDB's worker threads for the whole database; None: DuckDB's default (one
+            per core).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, threads: int | None = None) -> None:
         self.path = path
+        self.threads = threads
         self._conn: Connection | None = None
         self._writer: ThreadPoolExecutor | None = None
         self._readers: ThreadPoolExecutor | None = None
@@ -97,7 +100,9 @@ class Database:
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
         try:
             # Connect on the writer thread: opening and migrating a file is blocking I/O.
-            conn = await asyncio.get_running_loop().run_in_executor(writer, _connect, self.path)
+            conn = await asyncio.get_running_loop().run_in_executor(
+                writer, _connect, self.path, self.threads
+            )
         except BaseException:
             writer.shutdown(wait=True)
             raise

@@ -11,7 +11,7 @@ from hub.auth.scope import Scope
 from hub.location import Location, location_of
 from hub.paging import Page, decode_cursor, encode_cursor
 from hub.storage import Connection, Database
-from hub.storage.event_json import EventsJson, dump_events
+from hub.storage.event_json import Rows
 from hub.values import repository
 from hub.values.schemas import LiveValue, ValueFilters
 from protocols.wire import Event, EventType, Quality
@@ -41,15 +41,10 @@ def locations_of(events: Sequence[Event]) -> list[Location]:
     return [location_of(event) for event in events]
 
 
-def dump_newest(agent_id: str, candidates: Sequence[Event]) -> EventsJson:
-    """``candidates`` (one agent's) as the JSON text ``store_newest`` takes."""
-    return dump_events(agent_id, candidates, locations_of(candidates))
-
-
-def store_newest(conn: Connection, candidates: EventsJson, now: datetime) -> None:
-    """Update current values from ``dump_newest`` of ``newest(...)`` of newly stored events
-    (those of one agent); runs inside the ingest transaction."""
-    repository.upsert(conn, candidates, now)
+def store_newest(conn: Connection, batches: Sequence[Rows]) -> None:
+    """Update current values from newly stored events: those ``batches`` flag, the ones in
+    ``newest(...)`` of the new events of each agent; runs inside the ingest transaction."""
+    repository.upsert(conn, batches)
 
 
 async def list_values(

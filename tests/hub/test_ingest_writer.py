@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,11 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 
 def prepared(agent: str, seqs: range | list[int]) -> Prepared:
-    body = batch(*(event(seq, agent) for seq in seqs), agent_id=agent)
-    return prepare(json.dumps(body).encode(), agent, T0)
+    return prepared_events(agent, *(event(seq, agent) for seq in seqs))
+
+
+def prepared_events(agent: str, *events: dict[str, Any]) -> Prepared:
+    return prepare(json.dumps(batch(*events, agent_id=agent)).encode(), agent, T0)
 
 
 def count_writes(db: Database, monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -105,3 +109,25 @@ async def test_a_new_writer_reads_the_stored_runs(db: Database) -> None:
     assert later.duplicate_seqs == {3, 7}
     count = await rows(db, "SELECT count(*), count(DISTINCT event_id) FROM events")
     assert count == [(6, 6)]
+
+
+async def test_a_group_sets_each_live_value_once_to_the_newest(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One update takes a group's values: two batches of one agent in it must give one row per
+    tag, the newest by source time whichever batch came last."""
+    writes = count_writes(db, monkeypatch)
+    writer = IngestWriter()
+
+    def value(seq: int, tag: str, seconds: int) -> dict[str, Any]:
+        return event(seq, "a", tag=tag, source_time=(T0 + timedelta(seconds=seconds)).isoformat())
+
+    first = asyncio.ensure_future(writer.store(db, prepared_events("a", value(1, "kept", 500))))
+    await asyncio.sleep(0)  # it leads: the two below form one group behind it
+    newer = prepared_events("a", value(2, "temp", 100), value(3, "fresh", 100))
+    older = prepared_events("a", value(4, "temp", 50), value(5, "fresh", 50), value(6, "kept", 1))
+    await asyncio.gather(writer.store(db, newer), writer.store(db, older))
+    await first
+    assert len(writes) == 2  # one group, not written again one by one after a failure
+    current = await rows(db, "SELECT tag, seq FROM current_values ORDER BY tag")
+    assert current == [("fresh", 3), ("kept", 1), ("temp", 2)]

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
+from pydantic import ValidationError
 
+from hub.config import HubConfig
+from hub.ingest.repository import insert_events
+from hub.location import location_of
 from hub.storage import MIGRATIONS, Connection, Database, SchemaError, migrate, open_connection
 from hub.storage import schema_version as current_version
+from hub.storage.event_json import Rows, dump_events
+from protocols.wire import Event
+from tests.hub.conftest import T0, event
 
 TABLES = {
     "schema_version",
@@ -197,3 +206,61 @@ def test_events_lose_their_key_and_their_seqs_become_runs() -> None:
     ).fetchone()
     assert keys == (0,)
     conn.close()
+
+
+def test_threads_setting_reaches_duckdb(tmp_path: Path) -> None:
+    async def threads(db: Database) -> Any:
+        await db.open()
+        try:
+            return await db.read(
+                lambda cur: cur.execute("SELECT current_setting('threads')").fetchone()
+            )
+        finally:
+            await db.close()
+
+    # 3: not DuckDB's default (one per core) on the 2-core machines this runs on.
+    assert asyncio.run(threads(Database(tmp_path / "hub.duckdb", threads=3))) == (3,)
+    config = HubConfig.model_validate({"storage": {"threads": 3}})
+    assert config.storage.threads == 3
+    with pytest.raises(ValidationError, match="threads"):
+        HubConfig.model_validate({"storage": {"threads": 0}})
+
+
+# Numbers and text that JSON may spell several ways; "area" is empty: not a location.
+AWKWARD_CONTEXT = {
+    "site": "plant1",
+    "area": "",
+    "line": "L1",
+    "big": 2**70,
+    "sci": 1e20,
+    "tiny": 1e-7,
+    "text": 'caf\u00e9 \u2028 "quoted" \\ end',
+    "on": True,
+    "nothing": None,
+}
+
+
+def test_a_shared_context_is_stored_as_each_event_would_store_its_own(tmp_path: Path) -> None:
+    """A batch whose events share one context binds it once; what is stored must not differ
+    from a batch where each event carries its own."""
+
+    def events(first_seq: int, *contexts: dict[str, Any]) -> list[Event]:
+        return [
+            Event.model_validate_json(json.dumps(event(seq, "a", context=context)))
+            for seq, context in enumerate(contexts, start=first_seq)
+        ]
+
+    shared = events(20, AWKWARD_CONTEXT, AWKWARD_CONTEXT)
+    mixed = events(30, AWKWARD_CONTEXT, {"site": "plant2"})
+    docs = [dump_events("a", batch, [location_of(e) for e in batch]) for batch in (shared, mixed)]
+    assert docs[0].context is not None  # the path under test
+    assert docs[1].context is None
+    with open_connection(tmp_path / "hub.duckdb") as conn:
+        insert_events(conn, [Rows(doc, T0) for doc in docs])  # one statement, as for a group
+        rows = conn.execute(
+            "SELECT seq, context, site, area, line FROM events ORDER BY seq"
+        ).fetchall()
+    assert [row[0] for row in rows] == [20, 21, 30, 31]
+    assert rows[0][1:] == rows[1][1:] == rows[2][1:]
+    assert rows[0][2:] == ("plant1", None, "L1")
+    assert json.loads(rows[0][1]) == AWKWARD_CONTEXT
