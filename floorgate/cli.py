@@ -101,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_argument("--control", default="http://127.0.0.1:8401", help="sim control URL")
     fault.set_defaults(command=_sim_fault)
 
-    demo = commands.add_parser("demo", help="run hub + simulated plant + agent, inject a fault")
+    demo = commands.add_parser(
+        "demo", help="run hub + simulated plant + agent; inject the faults of the four scenarios"
+    )
     demo.add_argument("--duration", type=float, help="stop after this many seconds")
     demo.add_argument("--data", type=Path, default=Path("data/demo"), help="data folder")
     demo.add_argument("--hub-port", type=int, default=8400)
