@@ -361,24 +361,14 @@ def _tell_agent(
             by=t.actor,
             at=now,
         )
-    elif t.action in ("suppressed", "unsuppressed"):
+    else:  # suppressed / unsuppressed, removed_from_service / returned_to_service
+        suppress = t.action in ("suppressed", "unsuppressed")
         commands.queue_flag(
             conn,
             agent_id,
             rule,
-            flag="suppressed",
-            on=definition.suppressed,
-            reason=t.reason,
-            by=t.actor,
-            at=now,
-        )
-    else:  # removed_from_service, returned_to_service
-        commands.queue_flag(
-            conn,
-            agent_id,
-            rule,
-            flag="out_of_service",
-            on=definition.out_of_service,
+            flag="suppressed" if suppress else "out_of_service",
+            on=definition.suppressed if suppress else definition.out_of_service,
             reason=t.reason,
             by=t.actor,
             at=now,

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import shutil
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,29 @@ def start_hub(
     hub = RunningHub(db, clock, tls, settings)
     hub.start()
     return hub
+
+
+@contextmanager
+def governed(
+    tmp_path: Path,
+    seeded_db: tuple[Path, dict[str, str]],
+    clock: FakeClock,
+    tls: ssl.SSLContext,
+    playbooks: dict[str, str],
+    *events: dict[str, Any],
+    **settings: Any,
+) -> Iterator[Clients]:
+    """A hub running ``playbooks`` (see ``start_hub``) with its clients, after the agent has
+    ingested ``events``; both are closed afterwards."""
+    hub = start_hub(tmp_path, seeded_db[0], clock, tls, playbooks, **settings)
+    clients = Clients(hub, seeded_db[1][AGENT])
+    try:
+        if events:
+            ingest(clients.agent, *events)
+        yield clients
+    finally:
+        clients.close()
+        hub.stop()
 
 
 class Clients:

@@ -19,11 +19,11 @@ from tests.hub.governance_helpers import (
     Clients,
     audit,
     decide,
+    governed,
     ingest,
     items,
     ok,
     raised,
-    start_hub,
     value,
 )
 
@@ -49,11 +49,8 @@ def gov(
     tls_context: ssl.SSLContext,
 ) -> Iterator[Clients]:
     playbooks = {"press.yaml": PRESS_PLAYBOOK, "sign-off.yaml": SIGN_OFF}
-    hub = start_hub(tmp_path, seeded_db[0], clock, tls_context, playbooks)
-    clients = Clients(hub, seeded_db[1][AGENT])
-    yield clients
-    clients.close()
-    hub.stop()
+    with governed(tmp_path, seeded_db, clock, tls_context, playbooks) as clients:
+        yield clients
 
 
 def open_release(gov: Clients) -> dict[str, Any]:

@@ -18,11 +18,11 @@ from tests.hub.governance_helpers import (
     PRESS,
     Clients,
     audit,
+    governed,
     ingest,
     items,
     ok,
     raised,
-    start_hub,
     value,
 )
 
@@ -138,18 +138,15 @@ def gov(
     clock: FakeClock,
     tls_context: ssl.SSLContext,
 ) -> Iterator[Clients]:
-    hub = start_hub(
+    with governed(
         tmp_path,
-        seeded_db[0],
+        seeded_db,
         clock,
         tls_context,
         {"down.yaml": PLAYBOOK, "silo.yaml": SILO_PLAYBOOK},
-    )
-    clients = Clients(hub, seeded_db[1][AGENT])
-    ingest(clients.agent, value(1, "press1.temp", 20.0))
-    yield clients
-    clients.close()
-    hub.stop()
+        value(1, "press1.temp", 20.0),
+    ) as clients:
+        yield clients
 
 
 def plan(shift_ends_at: datetime) -> dict[str, Any]:

@@ -23,11 +23,11 @@ from tests.hub.governance_helpers import (
     Clients,
     actions,
     decide,
+    governed,
     ingest,
     items,
     ok,
     raised,
-    start_hub,
     value,
 )
 from tests.hub.test_constraints import sse
@@ -46,14 +46,16 @@ def gov(
     clock: FakeClock,
     tls_context: ssl.SSLContext,
 ) -> Iterator[Clients]:
-    hub = start_hub(
-        tmp_path, seeded_db[0], clock, tls_context, {"press.yaml": PLAYBOOK}, **FAST_FEEDS
-    )
-    clients = Clients(hub, seeded_db[1][AGENT])
-    ingest(clients.agent, value(1, "pack.lot", "LOT-42"))
-    yield clients
-    clients.close()
-    hub.stop()
+    with governed(
+        tmp_path,
+        seeded_db,
+        clock,
+        tls_context,
+        {"press.yaml": PLAYBOOK},
+        value(1, "pack.lot", "LOT-42"),
+        **FAST_FEEDS,
+    ) as clients:
+        yield clients
 
 
 def start_run(gov: Clients, seq: int = 2) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from tests.hub.governance_helpers import (
     PRESS_PLAYBOOK,
     Clients,
     actions,
+    governed,
     ingest,
     items,
     ok,
@@ -37,11 +38,10 @@ def gov(
     clock: FakeClock,
     tls_context: ssl.SSLContext,
 ) -> Iterator[Clients]:
-    hub = start_hub(tmp_path, seeded_db[0], clock, tls_context, {"press.yaml": PRESS_PLAYBOOK})
-    clients = Clients(hub, seeded_db[1][AGENT])
-    yield clients
-    clients.close()
-    hub.stop()
+    with governed(
+        tmp_path, seeded_db, clock, tls_context, {"press.yaml": PRESS_PLAYBOOK}
+    ) as clients:
+        yield clients
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)

@@ -13,16 +13,16 @@ from typing import Any
 
 import pytest
 
-from tests.hub.conftest import AGENT, T0, FakeClock
+from tests.hub.conftest import T0, FakeClock
 from tests.hub.feeds_helpers import FAST_FEEDS, SECRET, Receiver, receiving
 from tests.hub.governance_helpers import (
     MINUTE,
     Clients,
     actions,
     decide,
+    governed,
     items,
     ok,
-    start_hub,
 )
 
 PLAYBOOK = """
@@ -51,13 +51,10 @@ def gov(
     clock: FakeClock,
     tls_context: ssl.SSLContext,
 ) -> Iterator[Clients]:
-    hub = start_hub(
-        tmp_path, seeded_db[0], clock, tls_context, {"expedite.yaml": PLAYBOOK}, **FAST_FEEDS
-    )
-    clients = Clients(hub, seeded_db[1][AGENT])
-    yield clients
-    clients.close()
-    hub.stop()
+    with governed(
+        tmp_path, seeded_db, clock, tls_context, {"expedite.yaml": PLAYBOOK}, **FAST_FEEDS
+    ) as clients:
+        yield clients
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from tests.hub.governance_helpers import (
     Clients,
     actions,
     audit,
+    governed,
     ingest,
     items,
     ok,
@@ -35,12 +36,10 @@ def gov(
     clock: FakeClock,
     tls_context: ssl.SSLContext,
 ) -> Iterator[Clients]:
-    hub = start_hub(tmp_path, seeded_db[0], clock, tls_context, {"press.yaml": PRESS_PLAYBOOK})
-    clients = Clients(hub, seeded_db[1][AGENT])
-    ingest(clients.agent, raised(1))
-    yield clients
-    clients.close()
-    hub.stop()
+    with governed(
+        tmp_path, seeded_db, clock, tls_context, {"press.yaml": PRESS_PLAYBOOK}, raised(1)
+    ) as clients:
+        yield clients
 
 
 def task(client: Any, step_id: str) -> dict[str, Any]:

@@ -17,11 +17,11 @@ from tests.hub.governance_helpers import (
     PRESS_PLAYBOOK,
     Clients,
     actions,
+    governed,
     ingest,
     items,
     ok,
     raised,
-    start_hub,
     value,
 )
 
@@ -33,12 +33,16 @@ def gov(
     clock: FakeClock,
     tls_context: ssl.SSLContext,
 ) -> Iterator[Clients]:
-    hub = start_hub(tmp_path, seeded_db[0], clock, tls_context, {"press.yaml": PRESS_PLAYBOOK})
-    clients = Clients(hub, seeded_db[1][AGENT])
-    ingest(clients.agent, value(1, "pack.lot", "LOT-42"), raised(2))
-    yield clients
-    clients.close()
-    hub.stop()
+    with governed(
+        tmp_path,
+        seeded_db,
+        clock,
+        tls_context,
+        {"press.yaml": PRESS_PLAYBOOK},
+        value(1, "pack.lot", "LOT-42"),
+        raised(2),
+    ) as clients:
+        yield clients
 
 
 def inspect_task(gov: Clients) -> dict[str, object]:
