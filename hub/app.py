@@ -68,10 +68,14 @@ def create_app(config: HubConfig, *, clock: Clock = utc_now) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         db = Database(config.storage.path, config.storage.threads)
         await db.open()
+        stack = contextlib.AsyncExitStack()
         try:
             resources = Resources(
                 config=config, db=db, clock=clock, bus=AlarmBus(config.streams.max_queued)
             )
+            # What the last run left in the ingest journal is loaded before anyone is served.
+            await resources.ingest.open(db)
+            stack.push_async_callback(resources.ingest.close)
             # Catch up on shelves that ended while the hub was down, before serving anyone.
             await alarms_service.expire_shelves(db, resources.bus, clock())
             timer = asyncio.create_task(
@@ -98,7 +102,10 @@ def create_app(config: HubConfig, *, clock: Clock = utc_now) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await timer
         finally:
-            await db.close()
+            try:
+                await stack.aclose()  # the ingest journal is loaded before the database closes
+            finally:
+                await db.close()
 
     app = FastAPI(
         title="Floorgate hub",

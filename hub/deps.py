@@ -31,7 +31,7 @@ class Resources:
     shelve_timer: asyncio.Event = field(default_factory=asyncio.Event)
     """Set to wake the shelve timer (a new shelve may end before its next planned pass)."""
     ingest: IngestWriter = field(default_factory=IngestWriter)
-    """Groups concurrent ingest batches into one commit; holds the index of stored seqs."""
+    """Stores ingest batches (journal first, DuckDB behind); holds the index of stored seqs."""
 
 
 def get_resources(request: Request) -> Resources:

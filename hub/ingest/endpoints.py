@@ -15,7 +15,7 @@ from pydantic import AwareDatetime
 
 from hub.auth.deps import CurrentAgent, CurrentUser
 from hub.auth.scope import Scope
-from hub.deps import DbDep, ResourcesDep
+from hub.deps import ResourcesDep
 from hub.errors import (
     BadRequest,
     Forbidden,
@@ -67,7 +67,7 @@ async def ingest(request: Request, agent_id: CurrentAgent, resources: ResourcesD
 @router.get("/events", responses=error_responses(Unauthorized, Forbidden, Unprocessable))
 async def list_events(
     user: CurrentUser,
-    db: DbDep,
+    resources: ResourcesDep,
     agent_id: str | None = None,
     type: EventType | None = None,
     tag: str | None = None,
@@ -80,7 +80,9 @@ async def list_events(
     filters = EventFilters(
         agent_id=agent_id, type=type.value if type else None, tag=tag, since=since, until=until
     )
-    return await service.list_events(db, filters, Scope.of(user), after, limit)
+    return await service.list_events(
+        resources.db, resources.ingest, filters, Scope.of(user), after, limit
+    )
 
 
 async def _read_body(request: Request) -> bytes:

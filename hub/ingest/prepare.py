@@ -1,8 +1,8 @@
 """Pure: an ingest body -> a batch ready for the writer, with all the CPU work done up front.
 
 Everything here runs before the batch reaches the single writer thread (parse, in-batch
-de-duplication, the JSON text for the bulk insert, the newest value per tag), so that the
-writer, the one serial step, spends its time in DuckDB rather than in Python.
+de-duplication, the JSON text for the journal and the bulk insert), so that the writer, the
+one serial step, does little more than append it.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ class Prepared:
     """The first event of each event_id, in batch order."""
     doc: EventsJson
     """``unique`` as one JSON text (``hub.storage.event_json``)."""
-    newest_seqs: frozenset[int]
-    """Seqs of ``values.newest(unique)``."""
     received_at: datetime
 
     @property
@@ -57,6 +55,5 @@ def prepare(body: bytes, agent_id: str, received_at: datetime) -> Prepared:
         parsed=parsed,
         unique=unique,
         doc=dump_events(agent_id, unique, locations),
-        newest_seqs=frozenset(event.seq for event in values.newest(unique)),
         received_at=received_at,
     )

@@ -14,7 +14,7 @@ from hub.auth.scope import Scope
 from hub.ingest.schemas import EventFilters, StoredEvent
 from hub.ingest.seqs import Run, RunChange
 from hub.storage import Connection
-from hub.storage.event_json import Rows, rows_from_json
+from hub.storage.event_json import Rows, journal_rows, rows_from_json
 from protocols.wire import Category, EventType, Quality, Severity
 
 _COLUMNS = (
@@ -34,6 +34,56 @@ def insert_events(conn: Connection, batches: Sequence[Rows]) -> None:
         f" SELECT {_COLUMNS}, received_at FROM {source}",
         params,
     )
+
+
+STAGED = "journal_staged"
+"""The temporary table ``stage_segment`` fills (dropped by ``unstage``)."""
+
+
+def stage_segment(conn: Connection, path: str, max_line_bytes: int) -> None:
+    """Read a journal segment's kept events into the temporary table ``STAGED`` (read once,
+    used by the events insert and the live values update alike)."""
+    rows = journal_rows(path, max_line_bytes)
+    conn.execute(f"CREATE TEMP TABLE {STAGED} AS SELECT * FROM {rows}")
+
+
+def check_lines(conn: Connection, path: str, max_line_bytes: int) -> None:
+    """Read every column of a journal file (raises ``duckdb.Error`` if a line cannot be read;
+    a count alone would not, DuckDB skips the columns it does not need)."""
+    conn.execute(f"SELECT * FROM {journal_rows(path, max_line_bytes)}").fetchall()
+
+
+def insert_staged(conn: Connection) -> None:
+    conn.execute(
+        f"INSERT INTO events ({_COLUMNS}, received_at) SELECT {_COLUMNS}, received_at FROM {STAGED}"
+    )
+
+
+def staged_runs(conn: Connection) -> dict[str, list[Run]]:
+    """The runs of consecutive seqs among the staged events, per agent (gaps and islands)."""
+    rows = conn.execute(
+        "SELECT agent_id, min(seq), max(seq) FROM (SELECT agent_id, seq,"
+        f" seq - row_number() OVER (PARTITION BY agent_id ORDER BY seq) AS run FROM {STAGED})"
+        " GROUP BY agent_id, run ORDER BY agent_id, 2"
+    ).fetchall()
+    runs: dict[str, list[Run]] = {}
+    for agent_id, first, last in rows:
+        runs.setdefault(agent_id, []).append((first, last))
+    return runs
+
+
+def unstage(conn: Connection) -> None:
+    conn.execute(f"DROP TABLE {STAGED}")
+
+
+def loaded_segment(conn: Connection) -> int:
+    """The id of the last journal segment loaded (0: none yet)."""
+    row = conn.execute("SELECT loaded_segment FROM ingest_journal").fetchone()
+    return int(row[0]) if row else 0
+
+
+def set_loaded_segment(conn: Connection, segment_id: int) -> None:
+    conn.execute("UPDATE ingest_journal SET loaded_segment = ?", [segment_id])
 
 
 def load_seq_runs(conn: Connection) -> dict[str, list[Run]]:

@@ -89,7 +89,10 @@ class SeqIndex:
         Only the runs that touch the new ones are replaced, so a change stays small however
         many runs the agent has.
         """
-        new_runs = runs_of(new_seqs)
+        return self.plan_runs(agent_id, runs_of(new_seqs))
+
+    def plan_runs(self, agent_id: str, new_runs: Sequence[Run]) -> RunChange | None:
+        """``plan`` for new seqs given as sorted, disjoint runs (none of them stored yet)."""
         if not new_runs:
             return None
         held = self._agents.get(agent_id) or _Runs()
@@ -100,6 +103,14 @@ class SeqIndex:
         removed = tuple(zip(held.starts[first:last], held.ends[first:last], strict=True))
         added = tuple(_coalesce(sorted([*removed, *new_runs])))
         return RunChange(agent_id, first, last, removed, added)
+
+    def copy(self) -> SeqIndex:
+        copied = SeqIndex()
+        copied._agents = {
+            agent_id: _Runs(list(runs.starts), list(runs.ends))
+            for agent_id, runs in self._agents.items()
+        }
+        return copied
 
     def apply(self, changes: Iterable[RunChange]) -> None:
         """Record committed changes (in the order they were planned, one per agent)."""

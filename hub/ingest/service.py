@@ -1,5 +1,6 @@
 """Ingest rules: one agent per token, each event stored once, alarms and command results applied
-in the same commit, and the agent's pending commands handed back on the reply."""
+in the same commit, the reply only once the events are durable, and the agent's pending commands
+handed back on it."""
 
 from __future__ import annotations
 
@@ -33,11 +34,11 @@ async def ingest(
     # Validating up to 10,000 events is CPU work: keep it off the event loop.
     batch = await asyncio.to_thread(prepare, body, agent_id, now)
     if batch.unique:
-        stored = await writer.store(db, batch)
+        stored = await writer.store(batch)
         bus.publish(stored.alarm_changes)
     else:
         pending = await db.read(lambda cur: commands.pending_for(cur, agent_id))
-        stored = Stored(frozenset(), pending, [])
+        stored = Stored(frozenset(), pending)
 
     accepted: list[str] = []
     duplicates: list[str] = []
@@ -60,7 +61,12 @@ async def ingest(
 
 
 async def list_events(
-    db: Database, filters: EventFilters, scope: Scope, after: str | None, limit: int
+    db: Database,
+    writer: IngestWriter,
+    filters: EventFilters,
+    scope: Scope,
+    after: str | None,
+    limit: int,
 ) -> Page[StoredEvent]:
     key: tuple[str, int] | None = None
     if after is not None:
@@ -73,6 +79,7 @@ async def list_events(
             conn, filters=filters, scope=scope, after=key, limit=limit + 1
         )
 
+    await writer.settled()  # every acknowledged event is listed
     # One row more than asked tells whether a next page exists.
     rows = await db.read(query)
     items = rows[:limit]

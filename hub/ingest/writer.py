@@ -1,247 +1,285 @@
-"""The ingest write path: concurrent batches share one transaction, de-duplicated by seq runs.
+"""The ingest write path: de-duplicate by seq runs, make durable, load into DuckDB behind.
 
-Each batch waits for the commit of the transaction that stores it (the reply follows it). A
-commit costs a few milliseconds whatever its size, so batches that arrive while one is being
-written are stored together in the next transaction (group commit): one request leads, writing
-everything queued by then, the others wait for their share of the result. A group's events
-go in with one INSERT and its live values with one MERGE, however many batches it has (DuckDB
-plans every statement anew, 1-3 ms each here: more than writing a small batch's rows). If a
-group fails, its batches are written again one per transaction, so one bad batch fails alone.
+A batch of plain events (values, states, health, drift, link changes) is appended to the
+journal (``hub.ingest.journal``) and its reply waits for the disk, not for DuckDB; the loader
+task moves the journal into DuckDB a segment per transaction, so the fixed cost of a DuckDB
+statement (several milliseconds) is paid per segment, however many batches it holds. A batch
+with events that change other state (alarm transitions, command results) is written straight
+to DuckDB in one transaction with those changes, after the journal has been loaded: its reply
+then carries the alarm changes and the commands it answered are not sent again.
 
-Duplicates are found in a ``SeqIndex`` of the seqs stored per agent, loaded by the first write
-and changed only after a commit (``Database.write``'s ``after_commit``, on the writer thread,
-before any other write): what it says is always what is committed.
+Duplicates are found in two ``SeqIndex``es of the seqs stored per agent: ``live`` (journal and
+DuckDB, asked on every batch) and ``loaded`` (DuckDB only, the runs saved in
+``event_seq_ranges`` with the events they cover, so they never claim a seq a crash could lose).
+``settled`` is the barrier for readers that must see every acknowledged event.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
 
 from hub.alarms import service as alarms
 from hub.commands import service as commands
 from hub.ingest import repository
+from hub.ingest.journal import Journal, Segment, leftover_segments, line_of, set_aside
 from hub.ingest.prepare import Prepared
 from hub.ingest.seqs import RunChange, SeqIndex
 from hub.storage import Connection, Database
 from hub.storage.event_json import Rows
 from hub.values import service as values
-from protocols.wire import Command, Event
+from protocols.wire import Command, Event, EventType
 
 logger = logging.getLogger(__name__)
 
-MAX_GROUP_EVENTS = 20_000
-"""Events per transaction at most (a batch larger than this goes alone): bounds the wait of
-the first batch of a group."""
+MAX_LINE_BYTES = 256 * 1024 * 1024
+"""Far above the journal line of the largest body the hub takes (32 MiB)."""
+
+TRANSACTIONAL = frozenset(
+    {
+        EventType.ALARM_RAISED,
+        EventType.ALARM_CLEARED,
+        EventType.ALARM_ACKED,
+        EventType.ALARM_SHELVED,
+        EventType.ALARM_UNSHELVED,
+        EventType.ALARM_FLAG,
+        EventType.COMMAND_RESULT,
+    }
+)
+"""Event types whose effects (``alarms.apply_events``, ``commands.apply_results``) commit with
+the events themselves."""
+
+LOAD_RETRY_SECONDS = 1.0
+
+
+def journal_folder(db_path: Path) -> Path:
+    """The journal of the database at ``db_path``: part of it (back both up together)."""
+    return db_path.with_name(db_path.name + ".journal")
 
 
 @dataclass(frozen=True)
 class Stored:
-    """What the commit did with one batch."""
+    """What the write did with one batch."""
 
     duplicate_seqs: frozenset[int]
     """Seqs of ``Prepared.unique`` that were stored already (by an earlier batch)."""
     commands: list[Command]
     """The agent's pending commands, read after this batch's results were applied."""
-    alarm_changes: alarms.Published
-
-
-@dataclass
-class _GroupResult:
-    stored: list[Stored]
-    changes: list[RunChange]
-
-
-@dataclass(eq=False)
-class _Waiting:
-    batch: Prepared
-    future: asyncio.Future[Stored] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    alarm_changes: alarms.Published = field(default_factory=list)
 
 
 class IngestWriter:
-    """Stores prepared batches for one hub app (the lifespan's ``Resources`` holds one).
+    """Stores prepared batches for one hub app; ``open`` before use, ``close`` before the
+    database closes (the lifespan does both)."""
 
-    Args:
-        max_group_events: events per transaction at most.
-    """
+    def __init__(self) -> None:
+        self._db: Database | None = None
+        self._journal: Journal | None = None
+        self._live = SeqIndex()
+        self._loaded = SeqIndex()
+        self._taken: list[Segment] = []
+        """Segments taken from the journal and not yet loaded, oldest first."""
+        self._decide = asyncio.Lock()
+        """Held while a batch is checked against ``live`` and appended (or written)."""
+        self._load = asyncio.Lock()
+        """Held by whatever writes to DuckDB: a load, or a transactional batch."""
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._loader: asyncio.Task[None] | None = None
 
-    def __init__(self, max_group_events: int = MAX_GROUP_EVENTS) -> None:
-        self.max_group_events = max_group_events
-        self._index: SeqIndex | None = None  # touched on the writer thread only
-        self._queue: deque[_Waiting] = deque()
-        self._lead = asyncio.Lock()
+    @property
+    def unloaded_segments(self) -> int:
+        """Journal segments not yet in DuckDB (for /metrics): the loader's backlog."""
+        journal = self._journal
+        return len(self._taken) + (1 if journal is not None and journal.has_lines else 0)
 
-    async def store(self, db: Database, batch: Prepared) -> Stored:
-        """Store ``batch`` (nothing already stored twice); return after the commit."""
-        waiting = _Waiting(batch)
-        self._queue.append(waiting)
-        try:
-            # FIFO: whoever holds the lock writes everything queued; a batch written meanwhile
-            # by an earlier holder finds its future done and passes straight through.
-            async with self._lead:
-                while not waiting.future.done():
-                    await self._write(db, self._next_group())
-            return waiting.future.result()
-        finally:
-            if not waiting.future.done():  # cancelled before it was written: withdraw it
-                waiting.future.cancel()
-                if waiting in self._queue:
-                    self._queue.remove(waiting)
+    async def open(self, db: Database) -> None:
+        """Load what a previous run left in the journal, then start the loader."""
+        folder = journal_folder(db.path)
+        loaded, runs = await db.read(
+            lambda cur: (repository.loaded_segment(cur), repository.load_seq_runs(cur))
+        )
+        self._db, self._loaded = db, SeqIndex(runs)
+        leftovers = await asyncio.to_thread(leftover_segments, folder)
+        for segment in leftovers:
+            if segment.id <= loaded:  # loaded, but the hub stopped before deleting it
+                await asyncio.to_thread(segment.path.unlink)
+            else:
+                await self._load_segment(db, segment)
+        if leftovers:
+            logger.info("ingest journal: %d segment(s) left by the last run loaded", len(leftovers))
+        self._live = self._loaded.copy()
+        self._journal = Journal(folder, max([loaded, *(s.id for s in leftovers)]) + 1)
+        self._loader = asyncio.create_task(self._run_loader(), name="ingest-loader")
 
-    def _next_group(self) -> list[_Waiting]:
-        group = [self._queue.popleft()]
-        size = len(group[0].batch.unique)
-        while self._queue and size + len(self._queue[0].batch.unique) <= self.max_group_events:
-            size += len(self._queue[0].batch.unique)
-            group.append(self._queue.popleft())
-        return group
+    async def close(self) -> None:
+        """Stop the loader and load the rest of the journal."""
+        self._closing = True
+        self._wake.set()
+        if self._loader is not None:
+            await self._loader
+        if self._db is not None and self._journal is not None:
+            async with self._load:
+                await self._load_journal(self._db, self._journal)
+            self._journal.close()
 
-    async def _write(self, db: Database, group: list[_Waiting]) -> None:
-        """Write ``group`` and settle every future in it; raises only if cancelled."""
-        batches = [w.batch for w in group]
-        write = db.submit_write(lambda conn: self._commit(conn, batches), after_commit=self._apply)
-        try:
-            # Shielded: if this request is cancelled, the write and the others' replies go on.
-            result = await asyncio.shield(write)
-        except asyncio.CancelledError:
-            write.add_done_callback(lambda done: _settle(group, done))
-            raise
-        except Exception as exc:
-            if len(group) == 1:
-                _fail(group[0], exc)
-                return
-            logger.warning("group of %d ingest batches failed (%s); writing them one by one",
-                           len(group), exc)  # fmt: skip
-            for waiting in group:
-                await self._write(db, [waiting])
-            return
-        for waiting, stored in zip(group, result.stored, strict=True):
-            if not waiting.future.done():
-                waiting.future.set_result(stored)
+    async def store(self, batch: Prepared) -> Stored:
+        """Store ``batch`` (nothing already stored twice); return once it is durable."""
+        # Shielded: a store that has begun runs to its end even if the request is cancelled,
+        # so the index, the journal and DuckDB never disagree.
+        return await asyncio.shield(self._store(batch))
 
-    # On the writer thread, inside the transaction.
-    def _commit(self, conn: Connection, batches: Sequence[Prepared]) -> _GroupResult:
-        if self._index is None:
-            self._index = SeqIndex(repository.load_seq_runs(conn))
-        index = self._index
-        claimed: dict[str, set[int]] = {}  # seqs stored by earlier batches of this group
-        planned = []
-        for batch in batches:
-            taken = claimed.setdefault(batch.agent_id, set())
-            seqs = batch.seqs
-            duplicates = index.stored(batch.agent_id, seqs)
-            if taken:
-                duplicates |= taken.intersection(seqs)
+    async def settled(self) -> None:
+        """Return once every event acknowledged so far is in DuckDB (for reads of events and
+        live values that must see them)."""
+        db, journal = self._require()
+        async with self._load:
+            await self._load_journal(db, journal)
+
+    async def _store(self, batch: Prepared) -> Stored:
+        db, journal = self._require()
+        async with self._decide:
+            duplicates = frozenset(self._live.stored(batch.agent_id, batch.seqs))
             new = batch.unique
             if duplicates:
-                new = [e for e in batch.unique if e.seq not in duplicates]
-            taken.update(e.seq for e in new)
-            planned.append(_Planned(batch, new, frozenset(duplicates)))
-        _store_events(conn, [p for p in planned if p.new])
-        stored = [_apply_results(conn, p) for p in planned]
-        changes = [
-            change
-            for agent_id, seqs in claimed.items()
-            if (change := index.plan(agent_id, seqs)) is not None
-        ]
-        repository.save_seq_runs(conn, changes)
-        return _GroupResult(stored, changes)
+                new = [event for event in batch.unique if event.seq not in duplicates]
+            if any(event.type in TRANSACTIONAL for event in new):
+                return await self._write_now(db, journal, batch, new, duplicates)
+            ticket = journal.position
+            if new:
+                keep = [e.seq not in duplicates for e in batch.unique] if duplicates else None
+                ticket = journal.append(line_of(batch.doc, batch.received_at, keep))
+                change = self._live.plan(batch.agent_id, [event.seq for event in new])
+                self._live.apply([change] if change else [])
+                self._wake.set()
+        # Outside the lock: later batches are appended while this one waits for the disk. A
+        # batch of duplicates waits too, for the lines that hold its events.
+        await journal.durable(ticket)
+        pending = await db.read(lambda cur: commands.pending_for(cur, batch.agent_id))
+        return Stored(duplicates, pending)
 
-    def _apply(self, result: _GroupResult) -> None:
-        assert self._index is not None  # loaded by _commit
-        self._index.apply(result.changes)
+    async def _write_now(
+        self,
+        db: Database,
+        journal: Journal,
+        batch: Prepared,
+        new: list[Event],
+        duplicates: frozenset[int],
+    ) -> Stored:
+        """One transaction for ``batch``'s events and their effects, after the journal's."""
+        async with self._load:
+            # Loaded first, so DuckDB holds the agent's events in order and ``loaded`` equals
+            # ``live`` (no batch can be appended while the caller holds ``_decide``).
+            await self._load_journal(db, journal)
 
+            def work(conn: Connection) -> tuple[Stored, RunChange | None]:
+                keep = [e.seq not in duplicates for e in batch.unique] if duplicates else None
+                rows = Rows(batch.doc, batch.received_at, keep)
+                repository.insert_events(conn, [rows])
+                newest = {e.seq for e in values.newest(new)}
+                flags = [e.seq in newest for e in batch.unique]
+                if any(flags):
+                    values.store_newest(conn, [Rows(batch.doc, batch.received_at, flags)])
+                changes = alarms.apply_events(conn, new, batch.received_at)
+                commands.apply_results(conn, batch.agent_id, new, batch.received_at)
+                change = self._loaded.plan(batch.agent_id, [event.seq for event in new])
+                repository.save_seq_runs(conn, [change] if change else [])
+                # Read after the results are applied: a command answered here is not resent.
+                pending = commands.pending_for(conn, batch.agent_id)
+                return Stored(duplicates, pending, changes), change
 
-@dataclass(frozen=True)
-class _Planned:
-    """A batch of a group, its events split by the seq index."""
+            stored, change = await db.write(work)
+            for index in (self._loaded, self._live):
+                index.apply([change] if change else [])
+            return stored
 
-    batch: Prepared
-    new: list[Event]
-    """The events not stored yet, in batch order."""
-    duplicates: frozenset[int]
-    """Seqs of ``batch.unique`` stored already, by an earlier transaction or batch."""
+    async def _run_loader(self) -> None:
+        db, journal = self._require()
+        while not self._closing:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                async with self._load:
+                    await self._load_journal(db, journal)
+            except Exception:
+                # The segment stays first in line; nothing acknowledged is dropped.
+                logger.exception("loading the ingest journal into the database failed; retrying")
+                await asyncio.sleep(LOAD_RETRY_SECONDS)
+                self._wake.set()
 
+    async def _load_journal(self, db: Database, journal: Journal) -> None:
+        """Take the current segment and load every taken one, oldest first (hold ``_load``)."""
+        segment = await journal.take()
+        if segment is not None:
+            self._taken.append(segment)
+        while self._taken:
+            await self._load_segment(db, self._taken[0])
+            self._taken.pop(0)
 
-def _store_events(conn: Connection, writing: list[_Planned]) -> None:
-    """Store the new events of a group and their current values, a statement each."""
-    if not writing:
-        return
-    repository.insert_events(
-        conn, [Rows(p.batch.doc, p.batch.received_at, _new_flags(p)) for p in writing]
-    )
-    newest = _newest_seqs(writing)
-    current = [
-        Rows(p.batch.doc, p.batch.received_at, flags)
-        for p in writing
-        if any(flags := _newest_flags(p, newest[p.batch.agent_id]))
-    ]
-    if current:
-        values.store_newest(conn, current)
+    async def _load_segment(self, db: Database, segment: Segment) -> None:
+        """One transaction: the segment's events, live values and seq runs, and its id.
 
+        If DuckDB cannot read a line (it never should: lines are written from validated
+        events), that line is moved to the ``rejected`` folder beside the segments, logged, and
+        the rest is loaded: one unreadable batch must not hold back every batch after it.
+        """
+        try:
+            await self._load_whole(db, segment)
+        except duckdb.Error:
+            if not await self._set_aside_unreadable(db, segment):
+                raise  # every line reads: the trouble is elsewhere, the loader retries
+            await self._load_whole(db, segment)
 
-def _newest_seqs(writing: list[_Planned]) -> dict[str, frozenset[int]]:
-    """Per agent, the seqs of ``values.newest`` of its new events in the group."""
-    by_agent: dict[str, list[_Planned]] = {}
-    for planned in writing:
-        by_agent.setdefault(planned.batch.agent_id, []).append(planned)
-    newest: dict[str, frozenset[int]] = {}
-    for agent_id, plans in by_agent.items():
-        only = plans[0].batch
-        if len(plans) == 1 and only.newest_seqs.isdisjoint(plans[0].duplicates):
-            newest[agent_id] = only.newest_seqs  # worked out by prepare, off this thread
-        else:
-            # A stored event was the newest of its tag, or the agent has several batches here:
-            # the newest among all its new ones counts (the update takes one row per tag).
-            new = [event for planned in plans for event in planned.new]
-            newest[agent_id] = frozenset(event.seq for event in values.newest(new))
-    return newest
+    async def _set_aside_unreadable(self, db: Database, segment: Segment) -> int:
+        """Move the lines of ``segment`` that DuckDB cannot read to ``rejected/``; return how
+        many were moved."""
+        lines = (await asyncio.to_thread(segment.path.read_bytes)).splitlines(keepends=True)
+        check = segment.path.with_suffix(".check")
+        bad: list[bytes] = []
+        for line in lines:
+            await asyncio.to_thread(check.write_bytes, line)
+            try:
+                await db.read(lambda cur: repository.check_lines(cur, str(check), MAX_LINE_BYTES))
+            except duckdb.Error:
+                bad.append(line)
+        await asyncio.to_thread(check.unlink)
+        if bad:
+            kept = [line for line in lines if line not in bad]
+            rejected = await asyncio.to_thread(set_aside, segment, bad, kept)
+            logger.error(
+                "ingest journal: %d unreadable batch(es) of segment %d moved to %s",
+                len(bad), segment.id, rejected,
+            )  # fmt: skip
+        return len(bad)
 
+    async def _load_whole(self, db: Database, segment: Segment) -> None:
+        def work(conn: Connection) -> list[RunChange]:
+            changes: list[RunChange] = []
+            if segment.path.stat().st_size:  # empty once every line was set aside
+                repository.stage_segment(conn, str(segment.path), MAX_LINE_BYTES)
+                repository.insert_staged(conn)
+                values.store_newest_of(conn, repository.STAGED)
+                changes = [
+                    change
+                    for agent_id, runs in repository.staged_runs(conn).items()
+                    if (change := self._loaded.plan_runs(agent_id, runs)) is not None
+                ]
+                repository.save_seq_runs(conn, changes)
+                repository.unstage(conn)
+            repository.set_loaded_segment(conn, segment.id)
+            return changes
 
-def _new_flags(planned: _Planned) -> list[bool] | None:
-    """A flag per event of the batch: not stored yet; None if none is."""
-    duplicates = planned.duplicates
-    return [e.seq not in duplicates for e in planned.batch.unique] if duplicates else None
+        changes = await db.write(work)
+        self._loaded.apply(changes)
+        with contextlib.suppress(FileNotFoundError):
+            await asyncio.to_thread(segment.path.unlink)
 
-
-def _newest_flags(planned: _Planned, newest: frozenset[int]) -> list[bool]:
-    """A flag per event of the batch: new, and the newest of its tag (seq in ``newest``)."""
-    duplicates = planned.duplicates
-    return [e.seq in newest and e.seq not in duplicates for e in planned.batch.unique]
-
-
-def _apply_results(conn: Connection, planned: _Planned) -> Stored:
-    """Alarm transitions and command results of one batch's new events, then its reply's
-    commands; after ``_store_events``, in the same transaction."""
-    batch, new = planned.batch, planned.new
-    changes: alarms.Published = []
-    if new:
-        changes = alarms.apply_events(conn, new, batch.received_at)
-        commands.apply_results(conn, batch.agent_id, new, batch.received_at)
-    # Read after the results are applied: a command answered in this batch is not resent.
-    return Stored(planned.duplicates, commands.pending_for(conn, batch.agent_id), changes)
-
-
-def _settle(group: list[_Waiting], write: asyncio.Future[_GroupResult]) -> None:
-    """Hand the result of a write whose leader stopped waiting to the rest of its group."""
-    if write.cancelled():
-        error: BaseException = asyncio.CancelledError()
-    elif (exc := write.exception()) is not None:
-        error = exc
-    else:
-        for waiting, stored in zip(group, write.result().stored, strict=True):
-            if not waiting.future.done():
-                waiting.future.set_result(stored)
-        return
-    for waiting in group:
-        _fail(waiting, error)
-
-
-def _fail(waiting: _Waiting, error: BaseException) -> None:
-    if not waiting.future.done():
-        waiting.future.set_exception(error)
+    def _require(self) -> tuple[Database, Journal]:
+        if self._db is None or self._journal is None:
+            raise RuntimeError("the ingest writer is not open")
+        return self._db, self._journal

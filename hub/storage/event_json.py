@@ -50,6 +50,9 @@ _SCHEMA = json.dumps(
     ]
 )
 
+_EVENT_STRUCT = "STRUCT(" + ", ".join(f"{k} {v}" for k, v in json.loads(_SCHEMA)[0].items()) + ")"
+"""The same shape as a DuckDB type, for ``read_json``."""
+
 Location = tuple[str | None, str | None, str | None]
 """(site, area, line)."""
 
@@ -122,12 +125,7 @@ def events_from_json(events: EventsJson, keep: str | None = None, *, suffix: str
     if events.location is not None:
         located = ", ".join(f"${key}{suffix}::VARCHAR AS {key}" for key in ("site", "area", "line"))
     else:
-        # Only non-empty strings count as a location.
-        located = ", ".join(
-            f"CASE WHEN json_type({context}, '$.{key}') = 'VARCHAR'"
-            f" THEN nullif({context}->>'$.{key}', '') END AS {key}"
-            for key in ("site", "area", "line")
-        )
+        located = _located(context)
     # Unnests in one SELECT walk their lists side by side. The text comes in through a one-row
     # subquery: read straight from the parameter, from_json would be folded into one constant
     # list while planning, which cost as much again as the read itself.
@@ -142,6 +140,44 @@ def events_from_json(events: EventsJson, keep: str | None = None, *, suffix: str
         f" e.agent_time, e.rule, e.severity, e.category, {context} AS context, {located}"
         f" FROM ({rows}){' WHERE keep' if keep is not None else ''})"
     )
+
+
+def _located(context: str) -> str:
+    """The site, area and line columns read from the JSON ``context`` (only non-empty strings
+    count as a location, as in ``hub.location``)."""
+    return ", ".join(
+        f"CASE WHEN json_type({context}, '$.{key}') = 'VARCHAR'"
+        f" THEN nullif({context}->>'$.{key}', '') END AS {key}"
+        for key in ("site", "area", "line")
+    )
+
+
+def journal_rows(path: str, max_line_bytes: int) -> str:
+    """A subquery with one row per kept event of a journal segment (``hub.ingest.journal``):
+    the columns of the ``events`` table, ``received_at`` included. ``path`` must be a file the
+    hub wrote (it is put in the SQL text: read_json takes no parameter for it)."""
+    lines = (
+        f"read_json({_quote(path)}, format = 'newline_delimited', maximum_object_size ="
+        f" {max_line_bytes}, columns = {{agent_id: 'VARCHAR', received_at: 'TIMESTAMPTZ',"
+        f" keep: 'BOOLEAN[]', context: 'JSON', events: '{_EVENT_STRUCT}[]'}})"
+    )
+    # Unnests in one SELECT walk their lists side by side; a missing keep list pads with NULL.
+    rows = (
+        "SELECT agent_id, received_at, context AS shared, unnest(events) AS e,"
+        f" unnest(keep) AS keep FROM {lines}"
+    )
+    return (
+        "(SELECT *, "
+        + _located("context")
+        + " FROM (SELECT agent_id || ':' || e.seq::VARCHAR AS event_id, agent_id, e.seq,"
+        " e.type, e.tag, coalesce(e.value, 'null'::JSON) AS value, e.quality, e.source_time,"
+        " e.agent_time, received_at, e.rule, e.severity, e.category,"
+        f" coalesce(shared, e.context) AS context FROM ({rows}) WHERE keep IS NOT FALSE))"
+    )
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def rows_from_json(batches: Sequence[Rows]) -> tuple[str, dict[str, object]]:

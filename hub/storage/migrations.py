@@ -719,6 +719,13 @@ FROM (SELECT agent_id, seq, seq - row_number() OVER (PARTITION BY agent_id ORDER
 GROUP BY agent_id, run;
 """
 
+_INGEST_JOURNAL = """
+-- The last journal segment loaded into events (hub/ingest/journal.py), set in the same
+-- transaction as its rows: a segment is loaded once, even if the hub stops before deleting it.
+CREATE TABLE ingest_journal (loaded_segment BIGINT NOT NULL);
+INSERT INTO ingest_journal VALUES (0);
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _INITIAL,
     _AUDIT,
@@ -729,6 +736,7 @@ MIGRATIONS: tuple[str, ...] = (
     _PERSONAL_PINS,
     _GOVERNANCE_USES_FEEDS,
     _EVENT_SEQ_RANGES,
+    _INGEST_JOURNAL,
 )
 """Migration ``i`` (0-based) brings the schema to version ``i + 1``."""
 

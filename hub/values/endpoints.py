@@ -31,6 +31,7 @@ async def list_values(
 ) -> Page[LiveValue]:
     """The current value of each tag in the caller's scope, in (agent_id, tag) order."""
     filters = ValueFilters(site=site, area=area, line=line, agent_id=agent_id, tag=tag)
+    await resources.ingest.settled()  # the values of every acknowledged event
     return await service.list_values(
         resources.db, filters, Scope.of(user), resources.clock(), after, limit
     )

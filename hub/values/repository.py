@@ -19,6 +19,23 @@ def upsert(conn: Connection, batches: Sequence[Rows]) -> None:
     of the flagged ones.
     """
     source, params = rows_from_json(batches)
+    _merge(conn, source, params)
+
+
+def upsert_newest_of(conn: Connection, table: str, carries_value: Sequence[str]) -> None:
+    """Store the newest value per (agent_id, tag) among the events in ``table`` (by source
+    time, then seq) of the types in ``carries_value``, unless a newer one is stored."""
+    types = ", ".join(f"'{kind}'" for kind in carries_value)
+    _merge(
+        conn,
+        f"(SELECT DISTINCT ON (agent_id, tag) * FROM {table}"
+        f" WHERE tag IS NOT NULL AND type IN ({types})"
+        " ORDER BY agent_id, tag, source_time DESC, seq DESC)",
+        {},
+    )
+
+
+def _merge(conn: Connection, source: str, params: dict[str, object]) -> None:
     # MERGE rather than INSERT ... ON CONFLICT DO UPDATE: the same rows, about a millisecond
     # less per batch of 500 tags, and half a millisecond less for a single tag (DuckDB 1.4+).
     conn.execute(

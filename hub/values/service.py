@@ -47,6 +47,12 @@ def store_newest(conn: Connection, batches: Sequence[Rows]) -> None:
     repository.upsert(conn, batches)
 
 
+def store_newest_of(conn: Connection, table: str) -> None:
+    """Update current values from the newly stored events in ``table`` (a staged journal
+    segment, ``hub.ingest.repository.STAGED``); runs inside the loading transaction."""
+    repository.upsert_newest_of(conn, table, sorted(kind.value for kind in CARRIES_VALUE))
+
+
 async def list_values(
     db: Database,
     filters: ValueFilters,

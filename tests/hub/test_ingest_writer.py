@@ -1,23 +1,23 @@
-"""The ingest writer on a real DuckDB file: group commit, de-duplication within and across
-transactions, a failing batch failing alone, and the seq runs kept with the events."""
+"""The ingest writer on a real DuckDB file and journal folder: de-duplication across batches,
+the journal loaded behind the replies, transactional batches after it, a restart reading what
+is stored, and an unreadable journal line set aside without holding back the rest."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
+from hub.ingest import repository, writer
+from hub.ingest.journal import Journal, line_of
 from hub.ingest.prepare import Prepared, prepare
-from hub.ingest.writer import IngestWriter
+from hub.ingest.writer import IngestWriter, journal_folder
 from hub.storage import Database
-from hub.storage.event_json import EventsJson
 from tests.hub.conftest import T0, batch, event
 
 
@@ -29,6 +29,14 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
     await database.close()
 
 
+@pytest.fixture
+async def ingest(db: Database) -> AsyncIterator[IngestWriter]:
+    opened = IngestWriter()
+    await opened.open(db)
+    yield opened
+    await opened.close()
+
+
 def prepared(agent: str, seqs: range | list[int]) -> Prepared:
     return prepared_events(agent, *(event(seq, agent) for seq in seqs))
 
@@ -37,97 +45,152 @@ def prepared_events(agent: str, *events: dict[str, Any]) -> Prepared:
     return prepare(json.dumps(batch(*events, agent_id=agent)).encode(), agent, T0)
 
 
-def count_writes(db: Database, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the transactions submitted to the writer."""
-    writes: list[int] = []
-    submit = db.submit_write
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        writes.append(1)
-        return submit(*args, **kwargs)
-
-    monkeypatch.setattr(db, "submit_write", counted)
-    return writes
-
-
 async def rows(db: Database, sql: str) -> list[tuple[Any, ...]]:
     return await db.read(lambda cur: cur.execute(sql).fetchall())
 
 
-async def test_concurrent_batches_share_a_commit_and_store_each_event_once(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+def segments(db: Database) -> list[str]:
+    return sorted(path.name for path in journal_folder(db.path).glob("*.jsonl"))
+
+
+async def test_overlapping_batches_store_each_event_once(
+    db: Database, ingest: IngestWriter
 ) -> None:
-    writes = count_writes(db, monkeypatch)
-    writer = IngestWriter()
     batches = [
         prepared("a", range(1, 6)),
-        prepared("a", range(4, 9)),  # 4, 5 stored by the transaction before
-        prepared("a", range(7, 11)),  # 7, 8 stored by the batch before, in the same transaction
+        prepared("a", range(4, 9)),  # 4, 5 stored by the batch before
+        prepared("a", range(7, 11)),  # 7, 8 likewise
         prepared("a", [1, 2, 3]),
         prepared("b", [1, 2, 3]),  # another agent's seqs are its own
     ]
-    # The first batch finds the writer idle and goes alone; the rest queue meanwhile.
-    results = await asyncio.gather(*(writer.store(db, b) for b in batches))
-    assert len(writes) == 2
+    results = [await ingest.store(b) for b in batches]
     assert [set(r.duplicate_seqs) for r in results] == [set(), {4, 5}, {7, 8}, {1, 2, 3}, set()]
+    await ingest.settled()
     stored = await rows(db, "SELECT agent_id, seq FROM events ORDER BY agent_id, seq")
     assert stored == [("a", seq) for seq in range(1, 11)] + [("b", seq) for seq in (1, 2, 3)]
     runs = await rows(db, "SELECT agent_id, first_seq, last_seq FROM event_seq_ranges ORDER BY 1")
     assert runs == [("a", 1, 10), ("b", 1, 3)]
+    assert segments(db) == []  # loaded, then deleted
 
 
-async def test_a_failing_batch_fails_alone_and_leaves_no_trace(db: Database) -> None:
-    writer = IngestWriter()
-    good = prepared("a", [1, 2])
-    broken = replace(prepared("b", [1, 2]), doc=EventsJson("b", "not json", None))
-    also_good = prepared("c", [1])
-    first = asyncio.ensure_future(writer.store(db, prepared("a", [10])))
-    await asyncio.sleep(0)  # it leads: the three below form one group behind it
-    outcomes = await asyncio.gather(
-        writer.store(db, good), writer.store(db, broken), writer.store(db, also_good),
-        return_exceptions=True,
-    )  # fmt: skip
-    await first
-    assert isinstance(outcomes[1], duckdb.Error)
-    assert not isinstance(outcomes[0], BaseException)
-    assert not isinstance(outcomes[2], BaseException)
-    stored = await rows(db, "SELECT event_id FROM events ORDER BY event_id")
-    assert stored == [("a:1",), ("a:10",), ("a:2",), ("c:1",)]
-    # Nothing of b was recorded as stored: the same batch, intact, is taken whole.
-    again = await writer.store(db, prepared("b", [1, 2]))
-    assert again.duplicate_seqs == frozenset()
-    runs = await rows(
-        db, "SELECT agent_id, first_seq, last_seq FROM event_seq_ranges ORDER BY 1, 2"
-    )
-    assert runs == [("a", 1, 2), ("a", 10, 10), ("b", 1, 2), ("c", 1, 1)]
+async def test_concurrent_batches_are_appended_in_order(db: Database, ingest: IngestWriter) -> None:
+    results = await asyncio.gather(*(ingest.store(prepared("a", range(1, 9))) for _ in range(4)))
+    assert sorted(len(r.duplicate_seqs) for r in results) == [0, 8, 8, 8]
+    await ingest.settled()
+    assert await rows(db, "SELECT count(*), count(DISTINCT seq) FROM events") == [(8, 8)]
 
 
-async def test_a_new_writer_reads_the_stored_runs(db: Database) -> None:
-    """What a restarted hub does: a fresh writer learns the stored seqs from the table."""
-    await IngestWriter().store(db, prepared("a", [1, 2, 3, 7]))
-    later = await IngestWriter().store(db, prepared("a", [3, 4, 7, 8]))
-    assert later.duplicate_seqs == {3, 7}
-    count = await rows(db, "SELECT count(*), count(DISTINCT event_id) FROM events")
-    assert count == [(6, 6)]
-
-
-async def test_a_group_sets_each_live_value_once_to_the_newest(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+async def test_the_reply_waits_for_the_disk_not_for_duckdb(
+    db: Database, ingest: IngestWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One update takes a group's values: two batches of one agent in it must give one row per
-    tag, the newest by source time whichever batch came last."""
-    writes = count_writes(db, monkeypatch)
-    writer = IngestWriter()
+    """While the loader is held up, replies still come, and the events are in the journal."""
+    release = asyncio.Event()
+    load_whole = IngestWriter._load_whole
 
+    async def held(self: IngestWriter, database: Database, segment: Any) -> None:
+        await release.wait()
+        await load_whole(self, database, segment)
+
+    monkeypatch.setattr(IngestWriter, "_load_whole", held)
+    reply = await asyncio.wait_for(ingest.store(prepared("a", [1, 2])), 5)
+    assert reply.duplicate_seqs == frozenset()
+    await asyncio.sleep(0.05)  # the loader has taken the segment and waits
+    assert await rows(db, "SELECT count(*) FROM events") == [(0,)]
+    assert len(segments(db)) == 1
+    release.set()
+    await ingest.settled()
+    assert await rows(db, "SELECT seq FROM events ORDER BY seq") == [(1,), (2,)]
+
+
+async def test_live_values_take_the_newest_whatever_the_batch_order(
+    db: Database, ingest: IngestWriter
+) -> None:
     def value(seq: int, tag: str, seconds: int) -> dict[str, Any]:
         return event(seq, "a", tag=tag, source_time=(T0 + timedelta(seconds=seconds)).isoformat())
 
-    first = asyncio.ensure_future(writer.store(db, prepared_events("a", value(1, "kept", 500))))
-    await asyncio.sleep(0)  # it leads: the two below form one group behind it
-    newer = prepared_events("a", value(2, "temp", 100), value(3, "fresh", 100))
-    older = prepared_events("a", value(4, "temp", 50), value(5, "fresh", 50), value(6, "kept", 1))
-    await asyncio.gather(writer.store(db, newer), writer.store(db, older))
-    await first
-    assert len(writes) == 2  # one group, not written again one by one after a failure
+    await ingest.store(prepared_events("a", value(1, "kept", 500)))
+    await ingest.store(prepared_events("a", value(2, "temp", 100), value(3, "fresh", 100)))
+    await ingest.store(
+        prepared_events("a", value(4, "temp", 50), value(5, "fresh", 50), value(6, "kept", 1))
+    )
+    await ingest.settled()
     current = await rows(db, "SELECT tag, seq FROM current_values ORDER BY tag")
     assert current == [("fresh", 3), ("kept", 1), ("temp", 2)]
+
+
+async def test_an_alarm_batch_commits_after_the_journal_with_its_changes(
+    db: Database, ingest: IngestWriter
+) -> None:
+    await ingest.store(prepared("a", [1, 2]))
+    raised = event(
+        3, "a", type="alarm.raised", rule="hi", severity="high", context={"occurrence": "o1"}
+    )
+    stored = await ingest.store(prepared_events("a", raised))
+    assert [action for action, _ in stored.alarm_changes] == ["raised"]
+    # No settled(): the journal was loaded before the alarm's own transaction.
+    assert await rows(db, "SELECT seq FROM events ORDER BY seq") == [(1,), (2,), (3,)]
+    assert await rows(db, "SELECT count(*) FROM alarms") == [(1,)]
+    assert (await ingest.store(prepared_events("a", raised))).duplicate_seqs == {3}
+
+
+async def test_a_restarted_writer_loads_what_was_left_and_knows_what_is_stored(
+    db: Database,
+) -> None:
+    first = IngestWriter()
+    await first.open(db)
+    await first.store(prepared("a", [1, 2, 3, 7]))
+    await first.close()
+    # A segment a crash left behind: journaled and durable, never loaded.
+    journal = Journal(journal_folder(db.path), next_id=5)
+    left = prepared("a", [8, 9])
+    await journal.durable(journal.append(line_of(left.doc, T0, None)))
+    journal.close()
+    later = IngestWriter()
+    await later.open(db)
+    try:
+        assert segments(db) == []
+        again = await later.store(prepared("a", [3, 4, 7, 8, 9, 10]))
+        assert again.duplicate_seqs == {3, 7, 8, 9}
+        await later.settled()
+    finally:
+        await later.close()
+    assert await rows(db, "SELECT count(*), count(DISTINCT seq) FROM events") == [(8, 8)]
+    assert await db.read(repository.loaded_segment) >= 5
+
+
+async def test_a_segment_loaded_before_a_crash_is_not_loaded_again(db: Database) -> None:
+    first = IngestWriter()
+    await first.open(db)
+    await first.store(prepared("a", [1, 2]))
+    await first.close()
+    loaded = await db.read(repository.loaded_segment)
+    # As if the hub stopped between the commit and deleting the file.
+    journal = Journal(journal_folder(db.path), next_id=loaded)
+    await journal.durable(journal.append(line_of(prepared("a", [1, 2]).doc, T0, None)))
+    journal.close()
+    later = IngestWriter()
+    await later.open(db)
+    await later.close()
+    assert segments(db) == []
+    assert await rows(db, "SELECT count(*) FROM events") == [(2,)]
+
+
+async def test_an_unreadable_line_is_set_aside_and_the_rest_loaded(
+    db: Database, ingest: IngestWriter, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    broken_line = b'{"agent_id":"b","received_at":"not a time","events":[]}\n'
+    real_line_of = writer.line_of
+
+    def line_of_b(doc: Any, received_at: Any, keep: Any) -> bytes:
+        return broken_line if doc.agent_id == "b" else real_line_of(doc, received_at, keep)
+
+    monkeypatch.setattr(writer, "line_of", line_of_b)
+    await asyncio.gather(
+        ingest.store(prepared("a", [1])), ingest.store(prepared("b", [1])),
+        ingest.store(prepared("c", [1])),
+    )  # fmt: skip
+    await ingest.settled()
+    assert await rows(db, "SELECT agent_id FROM events ORDER BY 1") == [("a",), ("c",)]
+    rejected = list((journal_folder(db.path) / "rejected").glob("*.jsonl"))
+    assert [path.read_bytes() for path in rejected] == [broken_line]
+    assert "unreadable batch" in caplog.text

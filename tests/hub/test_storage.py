@@ -24,6 +24,7 @@ from tests.hub.conftest import T0, event
 TABLES = {
     "schema_version",
     "events",
+    "ingest_journal",
     "alarms",
     "users",
     "sessions",
