@@ -22,6 +22,7 @@ async def metrics(resources: ResourcesDep) -> Response:
     text = resources.metrics.render(
         open_alarms=await alarms.open_by_state(resources.db, resources.clock()),
         queued_writes=resources.db.queued_writes,
+        journal_segments=resources.ingest.unloaded_segments,
         subscribers=resources.bus.subscribers,
         stream_overflows=resources.bus.overflows,
     )

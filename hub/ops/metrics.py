@@ -21,6 +21,7 @@ class _Scrape(Collector):
 
     open_alarms: Mapping[str, int] = field(default_factory=dict)
     queued_writes: int = 0
+    journal_segments: int = 0
     subscribers: int = 0
     stream_overflows: int = 0
 
@@ -37,6 +38,11 @@ class _Scrape(Collector):
             "floorgate_db_writer_queue_depth",
             "Write transactions submitted and not yet committed.",
             value=self.queued_writes,
+        )
+        yield GaugeMetricFamily(
+            "floorgate_ingest_journal_segments",
+            "Ingest journal segments acknowledged and not yet loaded into the database.",
+            value=self.journal_segments,
         )
         yield GaugeMetricFamily(
             "floorgate_stream_subscribers", "Open live streams.", value=self.subscribers
@@ -78,11 +84,13 @@ class Metrics:
         *,
         open_alarms: Mapping[str, int],
         queued_writes: int,
+        journal_segments: int,
         subscribers: int,
         stream_overflows: int,
     ) -> bytes:
         self._scrape.open_alarms = open_alarms
         self._scrape.queued_writes = queued_writes
+        self._scrape.journal_segments = journal_segments
         self._scrape.subscribers = subscribers
         self._scrape.stream_overflows = stream_overflows
         return generate_latest(self.registry)

@@ -97,9 +97,11 @@ async def test_the_reply_waits_for_the_disk_not_for_duckdb(
     await asyncio.sleep(0.05)  # the loader has taken the segment and waits
     assert await rows(db, "SELECT count(*) FROM events") == [(0,)]
     assert len(segments(db)) == 1
+    assert ingest.unloaded_segments == 1  # /metrics shows the loader's backlog
     release.set()
     await ingest.settled()
     assert await rows(db, "SELECT seq FROM events ORDER BY seq") == [(1,), (2,)]
+    assert ingest.unloaded_segments == 0
 
 
 async def test_live_values_take_the_newest_whatever_the_batch_order(
