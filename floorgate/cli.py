@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     hub = commands.add_parser("hub", help="run the hub (HTTP API, storage)")
     hub.add_argument("--config", type=Path, help="hub config YAML (defaults apply without it)")
-    hub.add_argument("--db", type=Path, help="DuckDB file (overrides storage.path)")
+    hub.add_argument(
+        "--db", type=Path, help="DuckDB file, with its DB.journal/ folder (overrides storage.path)"
+    )
     hub.add_argument("--host", help="listen address (overrides listen.host)")
     hub.add_argument("--port", type=int, help="listen port (overrides listen.port)")
     hub.set_defaults(command=_hub)
