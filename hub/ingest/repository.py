@@ -61,15 +61,12 @@ def insert_staged(conn: Connection) -> None:
 
 def staged_runs(conn: Connection) -> dict[str, list[Run]]:
     """The runs of consecutive seqs among the staged events, per agent (gaps and islands)."""
-    rows = conn.execute(
+    return _runs_by_agent(
+        conn,
         "SELECT agent_id, min(seq), max(seq) FROM (SELECT agent_id, seq,"
         f" seq - row_number() OVER (PARTITION BY agent_id ORDER BY seq) AS run FROM {STAGED})"
-        " GROUP BY agent_id, run ORDER BY agent_id, 2"
-    ).fetchall()
-    runs: dict[str, list[Run]] = {}
-    for agent_id, first, last in rows:
-        runs.setdefault(agent_id, []).append((first, last))
-    return runs
+        " GROUP BY agent_id, run ORDER BY agent_id, 2",
+    )
 
 
 def unstage(conn: Connection) -> None:
@@ -87,11 +84,16 @@ def set_loaded_segment(conn: Connection, segment_id: int) -> None:
 
 
 def load_seq_runs(conn: Connection) -> dict[str, list[Run]]:
-    rows = conn.execute(
-        "SELECT agent_id, first_seq, last_seq FROM event_seq_ranges ORDER BY agent_id, first_seq"
-    ).fetchall()
+    return _runs_by_agent(
+        conn,
+        "SELECT agent_id, first_seq, last_seq FROM event_seq_ranges ORDER BY agent_id, first_seq",
+    )
+
+
+def _runs_by_agent(conn: Connection, sql: str) -> dict[str, list[Run]]:
+    """Rows of (agent_id, first, last), in order, grouped per agent."""
     runs: dict[str, list[Run]] = {}
-    for agent_id, first, last in rows:
+    for agent_id, first, last in conn.execute(sql).fetchall():
         runs.setdefault(agent_id, []).append((first, last))
     return runs
 
