@@ -152,7 +152,7 @@ class IngestWriter:
                 return await self._write_now(db, journal, batch, new, duplicates)
             ticket = journal.position
             if new:
-                keep = [e.seq not in duplicates for e in batch.unique] if duplicates else None
+                keep = _new_flags(batch, duplicates)
                 ticket = journal.append(line_of(batch.doc, batch.received_at, keep))
                 change = self._live.plan(batch.agent_id, [event.seq for event in new])
                 self._live.apply([change] if change else [])
@@ -178,8 +178,7 @@ class IngestWriter:
             await self._load_journal(db, journal)
 
             def work(conn: Connection) -> tuple[Stored, RunChange | None]:
-                keep = [e.seq not in duplicates for e in batch.unique] if duplicates else None
-                rows = Rows(batch.doc, batch.received_at, keep)
+                rows = Rows(batch.doc, batch.received_at, _new_flags(batch, duplicates))
                 repository.insert_events(conn, [rows])
                 newest = {e.seq for e in values.newest(new)}
                 flags = [e.seq in newest for e in batch.unique]
@@ -283,3 +282,8 @@ class IngestWriter:
         if self._db is None or self._journal is None:
             raise RuntimeError("the ingest writer is not open")
         return self._db, self._journal
+
+
+def _new_flags(batch: Prepared, duplicates: frozenset[int]) -> list[bool] | None:
+    """A flag per event of ``batch.unique``: not stored yet; None if every one is new."""
+    return [e.seq not in duplicates for e in batch.unique] if duplicates else None
