@@ -52,7 +52,6 @@ from hub.app import create_app
 from hub.config import HubConfig
 from hub.ingest.prepare import prepare
 from hub.ingest.writer import IngestWriter
-from hub.location import location_of
 from hub.serve import HubServer
 from hub.storage import Database, open_connection
 from hub.storage.event_json import dump_events, events_from_json
@@ -161,7 +160,7 @@ def server_process(kind: str, db: Path) -> Iterator[Server]:
     context = multiprocessing.get_context("spawn")
     ready = context.Event()
     port = free_port()
-    process = context.Process(target=serve, args=(kind, str(db), port, ready), daemon=True)
+    process = context.Process(target=serve, args=(kind, str(db), port, ready))
     process.start()
     try:
         if not ready.wait(60):
@@ -293,7 +292,7 @@ def _insert_appender(conn: duckdb.DuckDBPyConnection, batch: list[Event]) -> Non
 
 
 def _insert_json(conn: duckdb.DuckDBPyConnection, batch: list[Event]) -> None:
-    events = dump_events(batch[0].agent_id, batch, [location_of(e) for e in batch])
+    events = dump_events(batch[0].agent_id, batch)
     conn.execute(
         f"INSERT INTO events ({_RAW_COLUMNS}) SELECT event_id, agent_id, seq, type, tag, value,"
         " quality, source_time, agent_time, $received_at, rule, severity, category, context,"

@@ -34,6 +34,7 @@ from hub.governance.endpoints import router as delegations_router
 from hub.holds.endpoints import router as holds_router
 from hub.ingest.endpoints import OPENAPI_MODELS
 from hub.ingest.endpoints import router as ingest_router
+from hub.ingest.workers import PreparePool, default_workers
 from hub.kpis.endpoints import router as kpis_router
 from hub.ops.access_log import AccessLog
 from hub.ops.endpoints import router as ops_router
@@ -70,9 +71,15 @@ def create_app(config: HubConfig, *, clock: Clock = utc_now) -> FastAPI:
         await db.open()
         stack = contextlib.AsyncExitStack()
         try:
+            workers = config.ingest.workers
             resources = Resources(
-                config=config, db=db, clock=clock, bus=AlarmBus(config.streams.max_queued)
+                config=config,
+                db=db,
+                clock=clock,
+                bus=AlarmBus(config.streams.max_queued),
+                ingest_workers=PreparePool(default_workers() if workers is None else workers),
             )
+            stack.push_async_callback(resources.ingest_workers.close)
             # What the last run left in the ingest journal is loaded before anyone is served.
             await resources.ingest.open(db)
             stack.push_async_callback(resources.ingest.close)

@@ -25,6 +25,12 @@ class StorageConfig(_Config):
     work between threads) but leaves a large read on one core (docs/configuration.md)."""
 
 
+class IngestConfig(_Config):
+    workers: int | None = Field(default=None, ge=0)
+    """Processes that parse large ingest batches beside the hub's own; None: one per core, at
+    most 4, none on one core; 0: every batch is parsed in the hub process."""
+
+
 class AuthConfig(_Config):
     token_ttl_hours: float = Field(default=12, gt=0)
 
@@ -143,6 +149,7 @@ class HubConfig(_Config):
 
     listen: ListenConfig = Field(default_factory=ListenConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
     streams: StreamsConfig = Field(default_factory=StreamsConfig)

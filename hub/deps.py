@@ -10,7 +10,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from hub.auth.service import AgentTokens
 from hub.config import HubConfig
+from hub.ingest.workers import PreparePool
 from hub.ingest.writer import IngestWriter
 from hub.ops.metrics import Metrics
 from hub.storage import Database
@@ -32,6 +34,10 @@ class Resources:
     """Set to wake the shelve timer (a new shelve may end before its next planned pass)."""
     ingest: IngestWriter = field(default_factory=IngestWriter)
     """Stores ingest batches (journal first, DuckDB behind); holds the index of stored seqs."""
+    agent_tokens: AgentTokens = field(default_factory=AgentTokens)
+    """Agent tokens the hub has found, so ingest reads each from the database once."""
+    ingest_workers: PreparePool = field(default_factory=lambda: PreparePool(0))
+    """Parses large ingest batches in worker processes."""
 
 
 def get_resources(request: Request) -> Resources:

@@ -58,7 +58,12 @@ async def ingest(request: Request, agent_id: CurrentAgent, resources: ResourcesD
     """Store a batch of events; the reply comes only after they are committed."""
     body = await _read_body(request)
     reply = await service.ingest(
-        resources.ingest, resources.db, resources.bus, agent_id, body, resources.clock()
+        resources.ingest_workers,
+        resources.ingest,
+        resources.bus,
+        agent_id,
+        body,
+        resources.clock(),
     )
     resources.metrics.count_batch(len(reply.accepted), len(reply.duplicates), len(reply.rejected))
     return reply

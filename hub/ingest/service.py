@@ -4,23 +4,26 @@ handed back on it."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 
 from hub.auth.scope import Scope
-from hub.commands import service as commands
 from hub.ingest import repository
-from hub.ingest.prepare import prepare
 from hub.ingest.schemas import EventFilters, StoredEvent
+from hub.ingest.workers import PreparePool
 from hub.ingest.writer import IngestWriter, Stored
 from hub.paging import Page, decode_cursor, encode_cursor
 from hub.storage import Connection, Database
 from hub.streams.bus import AlarmBus
-from protocols.wire import IngestReply
+from protocols.wire import IngestReply, event_id_for
 
 
 async def ingest(
-    writer: IngestWriter, db: Database, bus: AlarmBus, agent_id: str, body: bytes, now: datetime
+    workers: PreparePool,
+    writer: IngestWriter,
+    bus: AlarmBus,
+    agent_id: str,
+    body: bytes,
+    now: datetime,
 ) -> IngestReply:
     """Store the valid events of one batch from ``agent_id``; return after the commit.
 
@@ -31,31 +34,27 @@ async def ingest(
         Unprocessable: the body or its envelope is malformed (nothing is stored).
         Forbidden: the batch claims another agent than the token's.
     """
-    # Validating up to 10,000 events is CPU work: keep it off the event loop.
-    batch = await asyncio.to_thread(prepare, body, agent_id, now)
+    batch = await workers.prepare(body, agent_id, now)
     if batch.unique:
         stored = await writer.store(batch)
         bus.publish(stored.alarm_changes)
     else:
-        pending = await db.read(lambda cur: commands.pending_for(cur, agent_id))
-        stored = Stored(frozenset(), pending)
+        stored = Stored(frozenset(), await writer.pending_for(agent_id))
 
     accepted: list[str] = []
     duplicates: list[str] = []
-    first = iter(batch.unique)
-    next_first = next(first, None)
-    for event in batch.parsed.events:
-        # ``unique`` keeps the batch's order, so its members come up here one by one.
-        if event is next_first:
-            next_first = next(first, None)
-            if event.seq not in stored.duplicate_seqs:
-                accepted.append(event.event_id)
-                continue
-        duplicates.append(event.event_id)
+    seen: set[int] = set()
+    for seq in batch.seqs:
+        event_id = event_id_for(agent_id, seq)
+        if seq in seen or seq in stored.duplicate_seqs:
+            duplicates.append(event_id)
+        else:
+            seen.add(seq)
+            accepted.append(event_id)
     return IngestReply.model_construct(
         accepted=accepted,
         duplicates=duplicates,
-        rejected=batch.parsed.rejected,
+        rejected=batch.rejected,
         commands=stored.commands,
     )
 

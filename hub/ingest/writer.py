@@ -33,26 +33,12 @@ from hub.ingest.seqs import RunChange, SeqIndex
 from hub.storage import Connection, Database
 from hub.storage.event_json import Rows
 from hub.values import service as values
-from protocols.wire import Command, Event, EventType
+from protocols.wire import Command
 
 logger = logging.getLogger(__name__)
 
 MAX_LINE_BYTES = 256 * 1024 * 1024
 """Far above the journal line of the largest body the hub takes (32 MiB)."""
-
-TRANSACTIONAL = frozenset(
-    {
-        EventType.ALARM_RAISED,
-        EventType.ALARM_CLEARED,
-        EventType.ALARM_ACKED,
-        EventType.ALARM_SHELVED,
-        EventType.ALARM_UNSHELVED,
-        EventType.ALARM_FLAG,
-        EventType.COMMAND_RESULT,
-    }
-)
-"""Event types whose effects (``alarms.apply_events``, ``commands.apply_results``) commit with
-the events themselves."""
 
 LOAD_RETRY_SECONDS = 1.0
 
@@ -91,6 +77,7 @@ class IngestWriter:
         self._wake = asyncio.Event()
         self._closing = False
         self._loader: asyncio.Task[None] | None = None
+        self._pending = commands.PendingGate()
 
     @property
     def unloaded_segments(self) -> int:
@@ -134,6 +121,11 @@ class IngestWriter:
         # so the index, the journal and DuckDB never disagree.
         return await asyncio.shield(self._store(batch))
 
+    async def pending_for(self, agent_id: str) -> list[Command]:
+        """The agent's pending commands, for an ingest reply."""
+        db, _ = self._require()
+        return await self._pending.pending_for(db, agent_id)
+
     async def settled(self) -> None:
         """Return once every event acknowledged so far is in DuckDB (for reads of events and
         live values that must see them)."""
@@ -144,34 +136,28 @@ class IngestWriter:
     async def _store(self, batch: Prepared) -> Stored:
         db, journal = self._require()
         async with self._decide:
-            duplicates = frozenset(self._live.stored(batch.agent_id, batch.seqs))
-            new = batch.unique
-            if duplicates:
-                new = [event for event in batch.unique if event.seq not in duplicates]
-            if any(event.type in TRANSACTIONAL for event in new):
-                return await self._write_now(db, journal, batch, new, duplicates)
+            duplicates = frozenset(self._live.stored(batch.agent_id, batch.unique))
+            if batch.transactional - duplicates:
+                return await self._write_now(db, journal, batch, duplicates)
+            new = [seq for seq in batch.unique if seq not in duplicates]
             ticket = journal.position
             if new:
                 keep = _new_flags(batch, duplicates)
                 ticket = journal.append(line_of(batch.doc, batch.received_at, keep))
-                change = self._live.plan(batch.agent_id, [event.seq for event in new])
+                change = self._live.plan(batch.agent_id, new)
                 self._live.apply([change] if change else [])
                 self._wake.set()
         # Outside the lock: later batches are appended while this one waits for the disk. A
         # batch of duplicates waits too, for the lines that hold its events.
         await journal.durable(ticket)
-        pending = await db.read(lambda cur: commands.pending_for(cur, batch.agent_id))
-        return Stored(duplicates, pending)
+        return Stored(duplicates, await self.pending_for(batch.agent_id))
 
     async def _write_now(
-        self,
-        db: Database,
-        journal: Journal,
-        batch: Prepared,
-        new: list[Event],
-        duplicates: frozenset[int],
+        self, db: Database, journal: Journal, batch: Prepared, duplicates: frozenset[int]
     ) -> Stored:
         """One transaction for ``batch``'s events and their effects, after the journal's."""
+        assert batch.events is not None  # carried whenever ``transactional`` is not empty
+        new = [event for event in batch.events if event.seq not in duplicates]
         async with self._load:
             # Loaded first, so DuckDB holds the agent's events in order and ``loaded`` equals
             # ``live`` (no batch can be appended while the caller holds ``_decide``).
@@ -181,7 +167,7 @@ class IngestWriter:
                 rows = Rows(batch.doc, batch.received_at, _new_flags(batch, duplicates))
                 repository.insert_events(conn, [rows])
                 newest = {e.seq for e in values.newest(new)}
-                flags = [e.seq in newest for e in batch.unique]
+                flags = [seq in newest for seq in batch.unique]
                 if any(flags):
                     values.store_newest(conn, [Rows(batch.doc, batch.received_at, flags)])
                 changes = alarms.apply_events(conn, new, batch.received_at)
@@ -286,4 +272,4 @@ class IngestWriter:
 
 def _new_flags(batch: Prepared, duplicates: frozenset[int]) -> list[bool] | None:
     """A flag per event of ``batch.unique``: not stored yet; None if every one is new."""
-    return [e.seq not in duplicates for e in batch.unique] if duplicates else None
+    return [seq not in duplicates for seq in batch.unique] if duplicates else None

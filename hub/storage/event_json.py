@@ -12,8 +12,8 @@ the read), with null fields left out (they read back as NULL) and without ``agen
 ``event_id``: every event of a batch has the batch's agent, bound once, and the event id is
 rebuilt from it and the seq, as the wire model defines it. Where every event has the same
 context (the usual batch: one gateway, one line), that context is left out of the text and bound
-once too (writing it per event was a third of the dump), and so is the location; otherwise SQL
-reads the location from each context.
+once too (writing it per event was a third of the dump). SQL reads the location from the
+context, as ``hub.location`` does.
 """
 
 from __future__ import annotations
@@ -53,9 +53,6 @@ _SCHEMA = json.dumps(
 _EVENT_STRUCT = "STRUCT(" + ", ".join(f"{k} {v}" for k, v in json.loads(_SCHEMA)[0].items()) + ")"
 """The same shape as a DuckDB type, for ``read_json``."""
 
-Location = tuple[str | None, str | None, str | None]
-"""(site, area, line)."""
-
 
 @dataclass(frozen=True)
 class EventsJson:
@@ -63,8 +60,6 @@ class EventsJson:
 
     agent_id: str
     text: str
-    location: Location | None
-    """The location of every event, or None if they differ."""
     context: str | None = None
     """The context of every event as JSON text, left out of ``text``; None if they differ (each
     event then has its own in ``text``)."""
@@ -72,8 +67,6 @@ class EventsJson:
     def params(self, suffix: str = "") -> dict[str, object]:
         """The parameters of ``events_from_json(self, suffix=suffix)``."""
         params: dict[str, object] = {"agent_id": self.agent_id, "doc": self.text}
-        if self.location is not None:
-            params["site"], params["area"], params["line"] = self.location
         if self.context is not None:
             params["context"] = self.context
         return {name + suffix: value for name, value in params.items()}
@@ -89,24 +82,21 @@ class Rows:
     """A flag per event: only the flagged ones are read; None: all."""
 
 
-def dump_events(
-    agent_id: str, events: Sequence[Event], locations: Sequence[Location]
-) -> EventsJson:
-    """``events`` of ``agent_id``, with the location of each, for ``events_from_json``.
+def dump_events(agent_id: str, events: Sequence[Event]) -> EventsJson:
+    """``events`` of ``agent_id`` for ``events_from_json`` and the journal.
 
     Raises:
-        ValueError: an event of another agent, or not one location per event.
+        ValueError: an event of another agent.
     """
-    if len(locations) != len(events) or any(e.agent_id != agent_id for e in events):
-        raise ValueError("one agent's events, one location each")
+    if any(event.agent_id != agent_id for event in events):
+        raise ValueError("one agent's events only")
     context = None
     left_out = _LEFT_OUT
     if events and all(event.context == events[0].context for event in events):
         context = _CONTEXT.dump_json(events[0].context).decode()
         left_out = _LEFT_OUT_WITH_CONTEXT
     text = _EVENTS.dump_json(list(events), exclude_none=True, exclude=left_out).decode()
-    shared = locations[0] if locations and locations.count(locations[0]) == len(locations) else None
-    return EventsJson(agent_id, text, shared, context)
+    return EventsJson(agent_id, text, context)
 
 
 def events_from_json(events: EventsJson, keep: str | None = None, *, suffix: str = "") -> str:
@@ -122,10 +112,6 @@ def events_from_json(events: EventsJson, keep: str | None = None, *, suffix: str
     # json() writes the bound text as from_json writes each event's (numbers alike: 1e+20 is
     # stored as 100000000000000000000.0 either way); a constant, worked out once.
     context = f"json($context{suffix})" if events.context is not None else "e.context"
-    if events.location is not None:
-        located = ", ".join(f"${key}{suffix}::VARCHAR AS {key}" for key in ("site", "area", "line"))
-    else:
-        located = _located(context)
     # Unnests in one SELECT walk their lists side by side. The text comes in through a one-row
     # subquery: read straight from the parameter, from_json would be folded into one constant
     # list while planning, which cost as much again as the read itself.
@@ -137,7 +123,7 @@ def events_from_json(events: EventsJson, keep: str | None = None, *, suffix: str
         f"(SELECT $agent_id{suffix} || ':' || e.seq::VARCHAR AS event_id,"
         f" $agent_id{suffix}::VARCHAR AS agent_id, e.seq,"
         " e.type, e.tag, coalesce(e.value, 'null'::JSON) AS value, e.quality, e.source_time,"
-        f" e.agent_time, e.rule, e.severity, e.category, {context} AS context, {located}"
+        f" e.agent_time, e.rule, e.severity, e.category, {context} AS context, {_located(context)}"
         f" FROM ({rows}){' WHERE keep' if keep is not None else ''})"
     )
 

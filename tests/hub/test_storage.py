@@ -14,7 +14,6 @@ from pydantic import ValidationError
 
 from hub.config import HubConfig
 from hub.ingest.repository import insert_events
-from hub.location import location_of
 from hub.storage import MIGRATIONS, Connection, Database, SchemaError, migrate, open_connection
 from hub.storage import schema_version as current_version
 from hub.storage.event_json import Rows, dump_events
@@ -253,7 +252,7 @@ def test_a_shared_context_is_stored_as_each_event_would_store_its_own(tmp_path: 
 
     shared = events(20, AWKWARD_CONTEXT, AWKWARD_CONTEXT)
     mixed = events(30, AWKWARD_CONTEXT, {"site": "plant2"})
-    docs = [dump_events("a", batch, [location_of(e) for e in batch]) for batch in (shared, mixed)]
+    docs = [dump_events("a", batch) for batch in (shared, mixed)]
     assert docs[0].context is not None  # the path under test
     assert docs[1].context is None
     with open_connection(tmp_path / "hub.duckdb") as conn:
