@@ -35,7 +35,7 @@ async def require_user(
         _authorise(request, user)
         return user
     # Looked up only on failure, to tell a misused agent token from a bad one.
-    if await service.agent_for_token(resources.db, token) is not None:
+    if await resources.agent_tokens.agent_for(resources.db, token) is not None:
         raise Forbidden("agent tokens may only post to /api/v1/ingest")
     raise Unauthorized("invalid or expired token")
 
@@ -57,7 +57,7 @@ async def require_session(
 
 async def require_agent(credentials: _Credentials, resources: ResourcesDep) -> str:
     token = _token(credentials)
-    agent_id = await service.agent_for_token(resources.db, token)
+    agent_id = await resources.agent_tokens.agent_for(resources.db, token)
     if agent_id is not None:
         return agent_id
     if await service.user_for_token(resources.db, token, resources.clock()) is not None:

@@ -157,9 +157,32 @@ async def user_for_token(db: Database, token: str, now: datetime) -> User | None
     return _to_user(row) if row else None
 
 
-async def agent_for_token(db: Database, token: str) -> str | None:
-    digest = token_hash(token)
-    return await db.read(lambda cur: repository.token_agent(cur, digest))
+class AgentTokens:
+    """Agent token lookups, each known token read from the database once.
+
+    Every ingest request presents its agent's token, and reading it cost a database round trip
+    per batch. Agent tokens change only through ``floorgate token create``, which cannot open
+    the database while a hub holds it, so a token a running hub has found stays valid for it
+    (an API that replaced tokens would have to clear this). Unknown tokens are not
+    remembered: a stream of bad ones grows nothing.
+    """
+
+    MAX_KNOWN = 10_000
+
+    def __init__(self) -> None:
+        self._known: dict[str, str] = {}
+        """Token hash -> agent id."""
+
+    async def agent_for(self, db: Database, token: str) -> str | None:
+        digest = token_hash(token)
+        agent_id = self._known.get(digest)
+        if agent_id is None:
+            agent_id = await db.read(lambda cur: repository.token_agent(cur, digest))
+            if agent_id is not None:
+                if len(self._known) >= self.MAX_KNOWN:
+                    self._known.clear()
+                self._known[digest] = agent_id
+        return agent_id
 
 
 # Personal PINs: a technician identifies at a shared panel (whose session is the panel's own).

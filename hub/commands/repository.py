@@ -7,14 +7,28 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from hub.storage import Connection
+from hub.storage import Connection, on_transaction_end
 from protocols.wire import Command, CommandKind
 
 MAX_DELIVERED = 100
 """Commands per ingest reply; the rest follow on later replies, oldest first."""
 
 
+class InsertCount:
+    """Command inserts in this process: ``begun``, and ``ended`` once their transaction has
+    committed or rolled back (``hub.commands.service.PendingGate`` reads both)."""
+
+    begun = 0
+    ended = 0
+
+    @classmethod
+    def _end(cls) -> None:
+        cls.ended += 1
+
+
 def insert(conn: Connection, agent_id: str, command: Command) -> None:
+    InsertCount.begun += 1
+    on_transaction_end(InsertCount._end)
     conn.execute(
         "INSERT INTO commands (command_id, agent_id, kind, payload, issued_at, status)"
         " VALUES (?, ?, ?, ?, ?, 'pending')",

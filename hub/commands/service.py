@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from hub.commands import repository
-from hub.storage import Connection
+from hub.storage import Connection, Database
 from protocols.wire import Command, CommandKind, Event, EventType
 
 
@@ -79,6 +79,33 @@ def queue_flag(
 
 def pending_for(conn: Connection, agent_id: str) -> list[Command]:
     return repository.pending(conn, agent_id)
+
+
+class PendingGate:
+    """An agent's pending commands for its ingest reply, read only when some may exist.
+
+    Nearly every reply carries none, and reading that costs a database round trip per batch.
+    Once a read finds none while no command insert was in a transaction, the next replies skip
+    the read until another command insert begins (in any database of this process: a few
+    needless reads, never a missed command). A command leaves ``pending`` only by its result.
+    """
+
+    def __init__(self) -> None:
+        self._none_after: dict[str, int] = {}
+        """Agent -> ``InsertCount.begun`` when a read found none of its commands pending."""
+
+    async def pending_for(self, db: Database, agent_id: str) -> list[Command]:
+        begun = repository.InsertCount.begun
+        if self._none_after.get(agent_id) == begun:
+            return []
+        # Every insert counted in ``begun`` has ended: the read below sees what it committed.
+        settled = repository.InsertCount.ended == begun
+        pending = await db.read(lambda cur: repository.pending(cur, agent_id))
+        if pending or not settled:
+            self._none_after.pop(agent_id, None)
+        else:
+            self._none_after[agent_id] = begun
+        return pending
 
 
 def apply_results(conn: Connection, agent_id: str, events: Sequence[Event], now: datetime) -> None:

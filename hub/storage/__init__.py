@@ -1,6 +1,12 @@
 """The one seam to the database: DuckDB today, PostgreSQL later (domain code sees only this)."""
 
-from hub.storage.database import Connection, Database, open_connection, run_in_transaction
+from hub.storage.database import (
+    Connection,
+    Database,
+    on_transaction_end,
+    open_connection,
+    run_in_transaction,
+)
 from hub.storage.migrations import MIGRATIONS, SchemaError, migrate, schema_version
 
 __all__ = [
@@ -9,6 +15,7 @@ __all__ = [
     "Database",
     "SchemaError",
     "migrate",
+    "on_transaction_end",
     "open_connection",
     "run_in_transaction",
     "schema_version",

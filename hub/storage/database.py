@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -40,6 +41,20 @@ def _connect(path: Path, threads: int | None = None) -> Connection:
     return conn
 
 
+_transaction = threading.local()
+"""``callbacks``: what ``on_transaction_end`` asked of the transaction open on this thread."""
+
+
+def on_transaction_end(callback: Callable[[], None]) -> None:
+    """Call ``callback`` once the transaction ``run_in_transaction`` has open on this thread
+    has committed or rolled back; at once if none is open (the statement has ended)."""
+    callbacks: list[Callable[[], None]] | None = getattr(_transaction, "callbacks", None)
+    if callbacks is None:
+        callback()
+    else:
+        callbacks.append(callback)
+
+
 def run_in_transaction(
     conn: Connection,
     work: Callable[[Connection], T],
@@ -49,13 +64,20 @@ def run_in_transaction(
 
     ``after_commit`` gets the result once the commit has succeeded, and only then.
     """
-    conn.begin()
+    callbacks: list[Callable[[], None]] = []
+    _transaction.callbacks = callbacks
     try:
-        result = work(conn)
-    except BaseException:
-        conn.rollback()
-        raise
-    conn.commit()
+        conn.begin()
+        try:
+            result = work(conn)
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+    finally:
+        _transaction.callbacks = None
+        for callback in callbacks:
+            callback()
     if after_commit is not None:
         after_commit(result)
     return result
