@@ -74,6 +74,8 @@ class Posting:
     acked: list[list[dict[str, Any]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     killed: threading.Event = field(default_factory=threading.Event)
+    workers: list[int] = field(default_factory=list)
+    """The hub's ingest worker processes when it was killed."""
 
     def take_batch(self) -> list[dict[str, Any]]:
         with self.lock:
@@ -86,8 +88,31 @@ class Posting:
             if len(self.acked) == KILL_AFTER_ACKS:
                 # Set first: a poster whose request the kill cuts must find it set.
                 self.killed.set()
+                self.workers = _children(self.hub.pid)
                 # No wait for the loader: it is likely still behind this reply.
                 self.hub.send_signal(signal.SIGKILL)
+
+
+def _children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (Linux /proc)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+        except OSError:  # ended meanwhile
+            continue
+        if stat and int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            children.append(int(entry.name))
+    return children
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (an exited process not yet reaped is a zombie: not alive)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _post_until_killed(url: str, token: str, posting: Posting, deadline: float) -> None:
@@ -133,6 +158,14 @@ def test_acknowledged_events_survive_sigkill(
                 poster.result(timeout=POST_SECONDS + 15)
         assert posting.killed.is_set(), f"only {len(posting.acked)} batches acknowledged"
         assert processes.stop("hub") == -signal.SIGKILL
+        # Batches of BATCH_EVENTS are large enough for the ingest workers; none outlives the hub.
+        assert posting.workers, "the hub had no ingest worker processes"
+        for _ in range(100):
+            if not any(_alive(pid) for pid in posting.workers):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"ingest workers {posting.workers} outlived the killed hub")
         acked = [e["event_id"] for events in posting.acked for e in events]
         posted = {f"{AGENT}:{seq}" for seq in range(1, posting.next_seq)}
 
