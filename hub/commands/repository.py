@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -16,19 +17,28 @@ MAX_DELIVERED = 100
 
 class InsertCount:
     """Command inserts in this process: ``begun``, and ``ended`` once their transaction has
-    committed or rolled back (``hub.commands.service.PendingGate`` reads both)."""
+    committed or rolled back (``hub.commands.service.PendingGate`` reads both). Inserts run
+    in transactions of ``run_in_transaction``, as every write of the hub does."""
 
     begun = 0
     ended = 0
+    _lock = threading.Lock()
+    """Several databases (tests, tools) write on threads of their own: no count is lost."""
 
     @classmethod
-    def _end(cls) -> None:
-        cls.ended += 1
+    def begin(cls) -> None:
+        with cls._lock:
+            cls.begun += 1
+
+    @classmethod
+    def end(cls) -> None:
+        with cls._lock:
+            cls.ended += 1
 
 
 def insert(conn: Connection, agent_id: str, command: Command) -> None:
-    InsertCount.begun += 1
-    on_transaction_end(InsertCount._end)
+    InsertCount.begin()
+    on_transaction_end(InsertCount.end)
     conn.execute(
         "INSERT INTO commands (command_id, agent_id, kind, payload, issued_at, status)"
         " VALUES (?, ?, ?, ?, ?, 'pending')",

@@ -110,9 +110,13 @@ class PreparePool:
         self._started = asyncio.gather(
             *(asyncio.wrap_future(executor.submit(_started)) for _ in range(self.workers))
         )
-        # Read by ``_ready`` if it is asked again; retrieved here too, so that a pool closed
-        # before then logs no "exception never retrieved".
-        self._started.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._started.add_done_callback(self._log_start)
+
+    def _log_start(self, started: asyncio.Future[list[None]]) -> None:
+        # Also retrieves a failure (``_ready`` reads it again), so that a pool closed before
+        # then logs no "exception never retrieved".
+        if not started.cancelled() and started.exception() is None:
+            logger.info("ingest: %d worker process(es) started", self.workers)
 
     def _drop(self, executor: ProcessPoolExecutor) -> None:
         if self._executor is executor:

@@ -9,9 +9,11 @@ import httpx
 import pytest
 
 from hub import admin
-from hub.auth.credentials import hash_password, verify_password
-from hub.storage import open_connection
-from tests.hub.conftest import PASSWORD, FakeClock, RunningHub, batch, event
+from hub.auth import repository
+from hub.auth.credentials import hash_password, new_token, token_hash, verify_password
+from hub.auth.service import AgentTokens
+from hub.storage import Connection, Database, open_connection
+from tests.hub.conftest import AGENT, PASSWORD, T0, FakeClock, RunningHub, batch, event
 
 
 def test_login_returns_a_token_that_expires_after_the_ttl(
@@ -84,6 +86,71 @@ def test_new_agent_token_replaces_the_old_one(
                 headers={"Authorization": f"Bearer {token}"},
             )
             assert reply.status_code == status
+
+
+def test_each_token_kind_keeps_its_rights_over_many_requests(
+    anon: httpx.Client, agent: httpx.Client, user: httpx.Client
+) -> None:
+    # Agent tokens are read once, then answered from memory: the answers must not change.
+    for seq in range(1, 6):
+        assert agent.post("/api/v1/ingest", json=batch(event(seq))).status_code == 200
+        refused = agent.get("/api/v1/alarms")
+        assert refused.status_code == 403
+        assert refused.json() == {"detail": "agent tokens may only post to /api/v1/ingest"}
+        reply = user.post("/api/v1/ingest", json=batch(event(seq)))
+        assert reply.status_code == 403
+        assert reply.json() == {"detail": "ingest requires an agent token"}
+        unknown = anon.post(
+            "/api/v1/ingest", json=batch(event(seq)), headers={"Authorization": "Bearer nope"}
+        )
+        assert unknown.status_code == 401
+
+
+async def test_agent_tokens_remember_the_tokens_found_and_only_those(tmp_path: Path) -> None:
+    db = Database(tmp_path / "hub.duckdb")
+    await db.open()
+    try:
+        tokens, token = AgentTokens(), new_token()
+
+        def issue(conn: Connection) -> None:
+            repository.replace_agent_token(conn, AGENT, token_hash(token), T0)
+
+        def revoke(conn: Connection) -> None:
+            conn.execute("DELETE FROM agent_tokens")
+
+        assert await tokens.agent_for(db, token) is None
+        await db.write(issue)
+        # Unknown a moment ago, not remembered as unknown: read again, and found.
+        assert await tokens.agent_for(db, token) == AGENT
+        # Found once, it is not read again (the hub holds the file: only it could change it).
+        await db.write(revoke)
+        assert await tokens.agent_for(db, token) == AGENT
+        assert await AgentTokens().agent_for(db, token) is None
+    finally:
+        await db.close()
+
+
+async def test_agent_tokens_forget_all_when_full(tmp_path: Path) -> None:
+    db = Database(tmp_path / "hub.duckdb")
+    await db.open()
+    try:
+        tokens = AgentTokens()
+        tokens.MAX_KNOWN = 2
+        issued = {f"line{n}": new_token() for n in range(1, 4)}
+
+        def issue(conn: Connection) -> None:
+            for agent_id, token in issued.items():
+                repository.replace_agent_token(conn, agent_id, token_hash(token), T0)
+
+        await db.write(issue)
+        for agent_id, token in issued.items():
+            assert await tokens.agent_for(db, token) == agent_id
+        await db.write(lambda conn: conn.execute("DELETE FROM agent_tokens"))
+        # The third found cleared the first two; it alone is still known.
+        assert await tokens.agent_for(db, issued["line1"]) is None
+        assert await tokens.agent_for(db, issued["line3"]) == "line3"
+    finally:
+        await db.close()
 
 
 @pytest.mark.parametrize(
