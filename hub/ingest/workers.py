@@ -11,6 +11,7 @@ would cost more than the work.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -28,6 +29,9 @@ MIN_POOL_BYTES = 64 * 1024
 """Bodies from this size (about 300 value events) go to a worker process."""
 
 MAX_DEFAULT_WORKERS = 4
+
+GC_THRESHOLD = 100_000
+"""A worker's youngest-generation threshold for the cyclic garbage collector."""
 
 
 def default_workers() -> int:
@@ -104,7 +108,7 @@ class PreparePool:
         executor = ProcessPoolExecutor(
             self.workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_end_with_the_hub,
+            initializer=_init_worker,
         )
         self._executor = executor
         self._started = asyncio.gather(
@@ -122,6 +126,16 @@ class PreparePool:
         if self._executor is executor:
             self._executor = self._started = None
         executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _init_worker() -> None:
+    """Set up a worker: it ends with the hub, and collects cyclic garbage seldom."""
+    _end_with_the_hub()
+    # Preparing a batch makes ~10,000 short-lived objects, freed by reference counting (none
+    # form cycles); at the default threshold (700) the collector ran about 15 times a batch,
+    # 11% of the work. The modules loaded so far are moved out of its sight for good.
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD)
 
 
 def _end_with_the_hub() -> None:
