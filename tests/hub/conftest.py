@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import ssl
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from hub import admin
 from hub.app import create_app
 from hub.config import HubConfig
 from hub.serve import HubServer, build_server
+from hub.storage import Database
 
 PASSWORD = "correct horse battery"
 AGENT = "line1"
@@ -97,6 +98,15 @@ class RunningHub:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    """An open hub database in tmp_path, for tests below the HTTP layer."""
+    database = Database(tmp_path / "hub.duckdb")
+    await database.open()
+    yield database
+    await database.close()
 
 
 @pytest.fixture

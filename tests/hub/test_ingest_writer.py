@@ -8,7 +8,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,14 +18,6 @@ from hub.ingest.prepare import Prepared, prepare
 from hub.ingest.writer import IngestWriter, journal_folder
 from hub.storage import Database
 from tests.hub.conftest import T0, batch, event
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "hub.duckdb")
-    await database.open()
-    yield database
-    await database.close()
 
 
 @pytest.fixture

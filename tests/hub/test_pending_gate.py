@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -27,14 +27,6 @@ from tests.hub.conftest import AGENT, OTHER_AGENT, T0, event
 from tests.hub.test_alarms import alarms, ingest, raised
 
 WAIT_SECONDS = 10
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "hub.duckdb")
-    await database.open()
-    yield database
-    await database.close()
 
 
 def command(command_id: str) -> Command:
