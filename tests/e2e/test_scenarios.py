@@ -6,8 +6,11 @@ run's outcome -> the audit chain verifies.
 
 One stack serves the whole module: the four faults act on separate parts of the plant, so they
 are injected together and each test drives its own run. The oven drifts slowly by design, so
-it drifts from the start of the simulator and its scenario comes last. SLA durations of the
-silo scenario are shortened to seconds to see the escalation; the others keep the shipped ones.
+it drifts from the start of the simulator and its scenario comes last. Its two branches need
+two runs: a second detector (EWMA) watches the same zone, its alarm starts the run that
+continues under deviation, and that branch goes before the reject branch, which holds the lot
+the line is running. SLA durations of the silo scenario are shortened to seconds to see the
+escalation; the others keep the shipped ones.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import pytest
 import yaml
 
 from hub import admin
+from hub.approvals.signature import record_hash
 from hub.governance.admin import set_full_name
 from tests.e2e.conftest import ROOT, Processes, Stack, wait_for, wait_until_healthy
 from tests.hub.feeds_helpers import SECRET, Receiver, receiving
@@ -64,6 +68,10 @@ RULES: list[dict[str, Any]] = [
     # Scenario 2: slow drift on oven zone 2 (oven-zone2.high / .low).
     {"kind": "drift", "name": "oven-zone2", "tag": "oven.zone2", "method": "cusum",
      "target": 200, "sigma": 0.5},
+    # The same drift seen by EWMA (oven-zone2-ewma.high): a run of its own for the other branch;
+    # limits at 2 sigma so it raises about when the CUSUM does (at 3, some 6 s later).
+    {"kind": "drift", "name": "oven-zone2-ewma", "tag": "oven.zone2", "method": "ewma",
+     "target": 200, "sigma": 0.5, "L": 2},
     # Scenario 3: the silo running out (silo-level.lo); limits near the simulator's level.
     {"kind": "threshold", "name": "silo-level", "tag": "silo.level", "lo": 78, "lolo": 5,
      "deadband": 1, "category": "supply"},
@@ -196,10 +204,17 @@ def _values(client: httpx.Client) -> dict[str, Any]:
     return {v["tag"]: v["value"] for v in _ok(client.get("/api/v1/values"))["items"]}
 
 
-def _run_of(floor: Floor, playbook_id: str, timeout: float = 30) -> dict[str, Any]:
+def _run_of(
+    floor: Floor, playbook_id: str, timeout: float = 30, rule: str | None = None
+) -> dict[str, Any]:
+    """The run of ``playbook_id`` (started by the alarm ``rule`` if given)."""
+
     def found() -> dict[str, Any] | None:
         runs = _ok(floor.admin.get("/api/v1/runs"))["items"]
-        return next((r for r in runs if r["playbook_id"] == playbook_id), None)
+        return next(
+            (r for r in runs if r["playbook_id"] == playbook_id and rule in (None, r["rule"])),
+            None,
+        )
 
     run: dict[str, Any] = wait_for(found, timeout)
     return run
@@ -349,8 +364,96 @@ def test_rate_behind_plan_overtime_writes_the_tag_and_reads_it_back(floor: Floor
     _resolve(floor, run, "overtime")
 
 
+def test_oven_drift_continued_under_deviation_is_signed_and_holds_nothing(floor: Floor) -> None:
+    run = _run_of(floor, "oven-drift", timeout=90, rule="oven-zone2-ewma.high")
+    [deviation_step] = [
+        s for s in yaml.safe_load((PLAYBOOKS / "oven-drift.yaml").read_text())["steps"]
+        if s["id"] == "deviation"
+    ]  # fmt: skip
+    _complete_task(floor, run, "assess", "quinn")
+    approval = _approval(floor, run, "deviation")
+    assert (approval["meaning"], approval["approvers"], approval["requested_by"]) == (
+        deviation_step["meaning"],
+        ["role:quality"],
+        "quinn",
+    )
+    # Refused, and each refusal leaves the approval as it was: the assessor (separation of
+    # duties), a role that is not an approver, and the approver with a wrong password.
+    for username, password, status, rule in (
+        ("quinn", PASSWORD, 403, "separation-of-duties"),
+        ("pete", PASSWORD, 403, "rule assignee"),
+        ("quincy", "not my password", 401, "re-authentication"),
+    ):
+        refused = _decide(floor, username, approval["id"], "approve", password=password)
+        assert refused.status_code == status and rule in refused.json()["detail"], username
+    still = _approval(floor, run, "deviation")
+    assert (still["status"], still["signatures"]) == ("pending", [])
+
+    lot = _values(floor.admin)["pack.lot"]
+    signed = _ok(_decide(floor, "quincy", approval["id"], "approve"))
+    assert (signed["status"], signed["decision_source"]) == ("approved", "signature")
+    [signature] = signed["signatures"]
+    assert (signature["user_id"], signature["full_name"], signature["decision"]) == (
+        "quincy",
+        "Quincy Quality Manager",
+        "approve",
+    )
+    assert (signature["meaning"], signature["via"]) == (deviation_step["meaning"], "assignee")
+    decided = _event(floor, "approval.decided", run["id"])
+    assert decided["data"]["approval"]["status"] == "approved"
+
+    # The approve branch has no action: nothing is held at the hub ...
+    chain = _chain(floor, run)
+    assert chain["actions"] == [] and chain["status"] == "steps_done"
+    [step] = [s for s in chain["steps"] if s["step_id"] == "deviation"]
+    assert (step["status"], step["outcome"]) == ("done", "approved")
+    assert _ok(floor.admin.get("/api/v1/holds", params={"lot": lot})) == []
+    assert lot not in _ok(floor("pat").get("/api/v1/constraints"))["lots_held"]
+
+    # ... nor at the agent. Commands reach it in the order they were queued: once it reports
+    # an acknowledgement queued after the decision, it has seen every command queued by the
+    # decision, and a hold list would have come back as a "holds" result before it.
+    before_ack = datetime.now(UTC)
+    note = {"note": "line keeps running under the deviation"}
+    _ok(floor("pete").post(f"/api/v1/alarms/{run['alarm_id']}/ack", json=note))
+
+    def results(kind: str, since: datetime | None = None) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"type": "command.result", "limit": 1000}
+        if since is not None:
+            params["since"] = since.isoformat()
+        events = _ok(floor.admin.get("/api/v1/events", params=params))["items"]
+        return [e for e in events if e["context"]["kind"] == kind]
+
+    [acked] = wait_for(lambda: results("ack", since=before_ack), 10)
+    assert acked["context"]["ok"] is True
+    assert results("holds") == []  # no hold list ever reached the agent
+    assert _values(floor.admin)["pack.lot"] == lot  # the line still runs the same lot
+    alarms = _ok(floor.admin.get("/api/v1/alarms"))["items"]
+    assert [a for a in alarms if a["rule"] == "pack-lot-hold"] == []
+
+    resolved = _resolve(floor, run, "continued-under-deviation")
+    assert resolved["outcome"]["resolution_code"] == "continued-under-deviation"
+    outcome = _event(floor, "run.resolved", run["id"])
+    assert outcome["data"]["outcome"]["resolution_code"] == "continued-under-deviation"
+
+    # The signature is in the audit chain with its meaning, and the chain verifies.
+    records = _ok(
+        floor.admin.get(
+            "/api/v1/audit",
+            params={"object_type": "approval", "object_id": str(approval["id"]), "limit": 1000},
+        )
+    )["items"]
+    [record] = [r for r in records if r["seq"] == signature["audit_seq"]]
+    assert (record["action"], record["actor"]) == ("approval.signed", "user:quincy")
+    assert record["data"]["signature"]["meaning"] == deviation_step["meaning"]
+    assert record["data"]["record_hash"] == signature["record_hash"]
+    assert record_hash(record["data"]["signature"]) == signature["record_hash"]
+    verified = _ok(floor.admin.get("/api/v1/audit/verify"))
+    assert verified["ok"] is True and verified["first_bad"] is None, verified
+
+
 def test_oven_drift_rejected_holds_the_lot_and_the_line_alarms_on_it(floor: Floor) -> None:
-    run = _run_of(floor, "oven-drift", timeout=90)
+    run = _run_of(floor, "oven-drift", timeout=90, rule="oven-zone2.high")
     _complete_task(floor, run, "assess", "quinn")
     approval = _approval(floor, run, "deviation")
     refused = _decide(floor, "quinn", approval["id"], "reject")  # she asked for it
