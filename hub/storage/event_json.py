@@ -128,14 +128,22 @@ def events_from_json(events: EventsJson, keep: str | None = None, *, suffix: str
     )
 
 
-def _located(context: str) -> str:
-    """The site, area and line columns read from the JSON ``context`` (only non-empty strings
-    count as a location, as in ``hub.location``)."""
-    return ", ".join(
+LOCATION_KEYS = ("site", "area", "line")
+"""The context keys that place an event (``hub.location``)."""
+
+
+def _location(context: str, key: str) -> str:
+    """``key`` of the location read from the JSON ``context``: only a non-empty string counts,
+    as in ``hub.location``."""
+    return (
         f"CASE WHEN json_type({context}, '$.{key}') = 'VARCHAR'"
-        f" THEN nullif({context}->>'$.{key}', '') END AS {key}"
-        for key in ("site", "area", "line")
+        f" THEN nullif({context}->>'$.{key}', '') END"
     )
+
+
+def _located(context: str, prefix: str = "") -> str:
+    """The site, area and line columns of the JSON ``context``, named with ``prefix``."""
+    return ", ".join(f"{_location(context, key)} AS {prefix}{key}" for key in LOCATION_KEYS)
 
 
 def journal_rows(path: str, max_line_bytes: int) -> str:
@@ -147,18 +155,25 @@ def journal_rows(path: str, max_line_bytes: int) -> str:
         f" {max_line_bytes}, columns = {{agent_id: 'VARCHAR', received_at: 'TIMESTAMPTZ',"
         f" keep: 'BOOLEAN[]', context: 'JSON', events: '{_EVENT_STRUCT}[]'}})"
     )
+    # A line's shared context is read for its location once, not once per event (that was a
+    # third of reading a segment); events with their own context are read one by one.
+    lines = f"(SELECT *, {_located('context', 'shared_')} FROM {lines})"
     # Unnests in one SELECT walk their lists side by side; a missing keep list pads with NULL.
     rows = (
-        "SELECT agent_id, received_at, context AS shared, unnest(events) AS e,"
-        f" unnest(keep) AS keep FROM {lines}"
+        "SELECT agent_id, received_at, context AS shared, shared_site, shared_area, shared_line,"
+        f" unnest(events) AS e, unnest(keep) AS keep FROM {lines}"
+    )
+    located = ", ".join(
+        f"CASE WHEN shared IS NULL THEN {_location('e.context', key)} ELSE shared_{key} END"
+        f" AS {key}"
+        for key in LOCATION_KEYS
     )
     return (
-        "(SELECT *, "
-        + _located("context")
-        + " FROM (SELECT agent_id || ':' || e.seq::VARCHAR AS event_id, agent_id, e.seq,"
+        "(SELECT agent_id || ':' || e.seq::VARCHAR AS event_id, agent_id, e.seq,"
         " e.type, e.tag, coalesce(e.value, 'null'::JSON) AS value, e.quality, e.source_time,"
         " e.agent_time, received_at, e.rule, e.severity, e.category,"
-        f" coalesce(shared, e.context) AS context FROM ({rows}) WHERE keep IS NOT FALSE))"
+        f" coalesce(shared, e.context) AS context, {located} FROM ({rows})"
+        " WHERE keep IS NOT FALSE)"
     )
 
 

@@ -13,10 +13,11 @@ import pytest
 from pydantic import ValidationError
 
 from hub.config import HubConfig
+from hub.ingest.journal import line_of
 from hub.ingest.repository import insert_events
 from hub.storage import MIGRATIONS, Connection, Database, SchemaError, migrate, open_connection
 from hub.storage import schema_version as current_version
-from hub.storage.event_json import Rows, dump_events
+from hub.storage.event_json import Rows, dump_events, journal_rows
 from protocols.wire import Event
 from tests.hub.conftest import T0, event
 
@@ -240,18 +241,19 @@ AWKWARD_CONTEXT = {
 }
 
 
+def events_with(first_seq: int, *contexts: dict[str, Any]) -> list[Event]:
+    """Validated events of agent "a", one per context, numbered from ``first_seq``."""
+    return [
+        Event.model_validate_json(json.dumps(event(seq, "a", context=context)))
+        for seq, context in enumerate(contexts, start=first_seq)
+    ]
+
+
 def test_a_shared_context_is_stored_as_each_event_would_store_its_own(tmp_path: Path) -> None:
     """A batch whose events share one context binds it once; what is stored must not differ
     from a batch where each event carries its own."""
-
-    def events(first_seq: int, *contexts: dict[str, Any]) -> list[Event]:
-        return [
-            Event.model_validate_json(json.dumps(event(seq, "a", context=context)))
-            for seq, context in enumerate(contexts, start=first_seq)
-        ]
-
-    shared = events(20, AWKWARD_CONTEXT, AWKWARD_CONTEXT)
-    mixed = events(30, AWKWARD_CONTEXT, {"site": "plant2"})
+    shared = events_with(20, AWKWARD_CONTEXT, AWKWARD_CONTEXT)
+    mixed = events_with(30, AWKWARD_CONTEXT, {"site": "plant2"})
     docs = [dump_events("a", batch) for batch in (shared, mixed)]
     assert docs[0].context is not None  # the path under test
     assert docs[1].context is None
@@ -264,3 +266,30 @@ def test_a_shared_context_is_stored_as_each_event_would_store_its_own(tmp_path: 
     assert rows[0][1:] == rows[1][1:] == rows[2][1:]
     assert rows[0][2:] == ("plant1", None, "L1")
     assert json.loads(rows[0][1]) == AWKWARD_CONTEXT
+
+
+def test_the_journal_reads_contexts_and_locations_as_the_direct_write_does(tmp_path: Path) -> None:
+    """A journal line reads a shared context's location once per line, an event's own context
+    per event; either way the rows must equal those the direct write stores."""
+    odd = {"site": 7, "area": "paint", "line": ""}  # a number is no location, nor is ""
+    docs = [
+        dump_events("a", events_with(20, AWKWARD_CONTEXT, AWKWARD_CONTEXT)),
+        dump_events("a", events_with(30, AWKWARD_CONTEXT, odd, {})),
+    ]
+    segment = tmp_path / "segment.jsonl"
+    segment.write_bytes(b"".join(line_of(doc, T0, None) for doc in docs))
+    columns = "seq, context, site, area, line, received_at"
+    with open_connection(tmp_path / "hub.duckdb") as conn:
+        insert_events(conn, [Rows(doc, T0) for doc in docs])
+        direct = conn.execute(f"SELECT {columns} FROM events ORDER BY seq").fetchall()
+        journal = conn.execute(
+            f"SELECT {columns} FROM {journal_rows(str(segment), 1 << 20)} ORDER BY seq"
+        ).fetchall()
+    assert journal == direct
+    assert [row[2:5] for row in journal] == [
+        ("plant1", None, "L1"),
+        ("plant1", None, "L1"),
+        ("plant1", None, "L1"),
+        (None, "paint", None),
+        (None, None, None),
+    ]
