@@ -98,7 +98,9 @@ def create_app(config: HubConfig, *, clock: Clock = utc_now) -> FastAPI:
             try:
                 # Playbooks load (an invalid file stops the start) and due SLA timers fire here.
                 async with (
-                    governance_runtime.running(db, clock, config.playbooks) as governance,
+                    governance_runtime.running(
+                        db, clock, config.playbooks, settled=resources.ingest.settled
+                    ) as governance,
                     # Feeds: constraint derivation and stream, agent plan/hold sync, webhooks.
                     feeds_runtime.running(db, clock, config) as feeds,
                 ):

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,12 +40,15 @@ class Governance:
     clock: the hub's clock.
     folder: the playbooks folder (None: no playbooks).
     poll_seconds: the pump loop's period.
+    settled: returns once every event acknowledged so far is in the database
+        (``IngestWriter.settled``); None: nothing to wait for.
     """
 
     db: Database
     clock: Clock
     folder: Path | None
     poll_seconds: float
+    settled: Callable[[], Awaitable[None]] | None = None
     playbooks: Mapping[str, LoadedPlaybook] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -98,6 +101,10 @@ class Governance:
         timers."""
         async with self._lock:
             at = now if now is not None else self.clock()
+            if self.settled is not None:
+                # An alarm commits ahead of the value events journaled before it: runs and their
+                # conditions read those values, so they are loaded first.
+                await self.settled()
             await pump.scan_triggers(self.db, self.playbooks, at)
             await pump.scan_recommendations(self.db, self.playbooks, at)
             await pump.close_answered_actions(self.db, at)
@@ -143,11 +150,15 @@ def _refuse_panels(conn: Connection, loaded: Mapping[str, LoadedPlaybook]) -> No
 
 @asynccontextmanager
 async def running(
-    db: Database, clock: Clock, config: PlaybooksConfig, actor: str = SYSTEM_ACTOR
+    db: Database,
+    clock: Clock,
+    config: PlaybooksConfig,
+    actor: str = SYSTEM_ACTOR,
+    settled: Callable[[], Awaitable[None]] | None = None,
 ) -> AsyncIterator[Governance]:
     """Load the playbooks (an invalid file stops the hub from starting), catch up on what came
     due while the hub was down, then pump until the hub stops."""
-    governance = Governance(db, clock, config.path, config.timer_poll_seconds)
+    governance = Governance(db, clock, config.path, config.timer_poll_seconds, settled)
     await governance.load(actor)
     await governance.catch_up()
     task = asyncio.create_task(governance.run(), name="governance-pump")

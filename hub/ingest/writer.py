@@ -5,8 +5,9 @@ journal (``hub.ingest.journal``) and its reply waits for the disk, not for DuckD
 task moves the journal into DuckDB a segment per transaction, so the fixed cost of a DuckDB
 statement (several milliseconds) is paid per segment, however many batches it holds. A batch
 with events that change other state (alarm transitions, command results) is written straight
-to DuckDB in one transaction with those changes, after the journal has been loaded: its reply
-then carries the alarm changes and the commands it answered are not sent again.
+to DuckDB in one transaction with those changes, without waiting for the journal to be loaded
+(readers that need the events sent before it wait for ``settled``): its reply then carries the
+alarm changes and the commands it answered are not sent again.
 
 Duplicates are found in two ``SeqIndex``es of the seqs stored per agent: ``live`` (journal and
 DuckDB, asked on every batch) and ``loaded`` (DuckDB only, the runs saved in
@@ -155,13 +156,19 @@ class IngestWriter:
     async def _write_now(
         self, db: Database, journal: Journal, batch: Prepared, duplicates: frozenset[int]
     ) -> Stored:
-        """One transaction for ``batch``'s events and their effects, after the journal's."""
+        """One transaction for ``batch``'s events and their effects.
+
+        It does not wait for the journal to be loaded (under load that took several segments,
+        and DuckDB checkpoints, hundreds of milliseconds before an alarm reached anyone), only
+        for a load already running: the seqs it adds are planned on ``loaded`` in the
+        transaction (no load can change that index meanwhile) and on ``live`` here (no batch
+        can, while the caller holds ``_decide``). The journal's older events of the agent
+        follow within one segment; their live values never replace a newer one.
+        """
         assert batch.events is not None  # carried whenever ``transactional`` is not empty
         new = [event for event in batch.events if event.seq not in duplicates]
+        seqs = [event.seq for event in new]
         async with self._load:
-            # Loaded first, so DuckDB holds the agent's events in order and ``loaded`` equals
-            # ``live`` (no batch can be appended while the caller holds ``_decide``).
-            await self._load_journal(db, journal)
 
             def work(conn: Connection) -> tuple[Stored, RunChange | None]:
                 rows = Rows(batch.doc, batch.received_at, _new_flags(batch, duplicates))
@@ -172,16 +179,20 @@ class IngestWriter:
                     values.store_newest(conn, [Rows(batch.doc, batch.received_at, flags)])
                 changes = alarms.apply_events(conn, new, batch.received_at)
                 commands.apply_results(conn, batch.agent_id, new, batch.received_at)
-                change = self._loaded.plan(batch.agent_id, [event.seq for event in new])
+                change = self._loaded.plan(batch.agent_id, seqs)
                 repository.save_seq_runs(conn, [change] if change else [])
                 # Read after the results are applied: a command answered here is not resent.
                 pending = commands.pending_for(conn, batch.agent_id)
                 return Stored(duplicates, pending, changes), change
 
-            stored, change = await db.write(work)
-            for index in (self._loaded, self._live):
-                index.apply([change] if change else [])
-            return stored
+            live_change = self._live.plan(batch.agent_id, seqs)
+            stored, loaded_change = await db.write(work)
+            self._loaded.apply([loaded_change] if loaded_change else [])
+            self._live.apply([live_change] if live_change else [])
+        if duplicates:
+            # Some of its events may be in journal lines not yet synced: on disk first.
+            await journal.durable(journal.position)
+        return stored
 
     async def _run_loader(self) -> None:
         db, journal = self._require()

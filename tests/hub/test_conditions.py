@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from hub.ingest.writer import IngestWriter
 from hub.playbooks import conditions
 from tests.hub.conftest import AGENT, T0, FakeClock, event
 from tests.hub.governance_helpers import (
@@ -262,3 +263,29 @@ def test_the_expedite_opens_only_when_the_silo_runs_out_before_the_plan_ends(
     assert (rising["expedite"], rising["runout_at"]) == ("active", None)
     single = silo_run(gov, 400, "silo4.level", [5])
     assert (single["expedite"], single["runout_at"]) == ("active", None)
+
+
+def test_a_run_reads_the_values_journaled_before_its_alarm(
+    tmp_path: Path,
+    seeded_db: tuple[Path, dict[str, str]],
+    clock: FakeClock,
+    tls_context: ssl.SSLContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An alarm commits without waiting for the ingest journal to load; the run it starts
+    must still see the values the agent sent before it. The loader is idle here, so only the
+    pump's own wait for the journal loads them."""
+
+    async def idle_loader(self: IngestWriter) -> None:
+        while not self._closing:
+            await self._wake.wait()
+            self._wake.clear()
+
+    monkeypatch.setattr(IngestWriter, "_run_loader", idle_loader)
+    with governed(tmp_path, seeded_db, clock, tls_context, {"silo.yaml": SILO_PLAYBOOK}) as gov:
+        entry = {**PRESS, "product": "P-1", "planned_rate_per_hour": 100,
+                 "start": (T0 - H).isoformat(), "end": (T0 + 2 * H).isoformat()}  # fmt: skip
+        ok(gov("pia").post("/api/v1/plans", json={"entries": [entry]}))
+        fast = silo_run(gov, 100, "silo1.level", [40 - i for i in range(11)])
+        assert fast["runout_at"] == (T0 + timedelta(minutes=30)).isoformat()
+        assert fast["expedite"] == "active"

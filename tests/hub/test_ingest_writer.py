@@ -111,19 +111,48 @@ async def test_live_values_take_the_newest_whatever_the_batch_order(
     assert current == [("fresh", 3), ("kept", 1), ("temp", 2)]
 
 
-async def test_an_alarm_batch_commits_after_the_journal_with_its_changes(
-    db: Database, ingest: IngestWriter
+async def test_an_alarm_batch_commits_at_once_and_the_journal_follows(
+    db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await ingest.store(prepared("a", [1, 2]))
-    raised = event(
-        3, "a", type="alarm.raised", rule="hi", severity="high", context={"occurrence": "o1"}
-    )
-    stored = await ingest.store(prepared_events("a", raised))
-    assert [action for action, _ in stored.alarm_changes] == ["raised"]
-    # No settled(): the journal was loaded before the alarm's own transaction.
-    assert await rows(db, "SELECT seq FROM events ORDER BY seq") == [(1,), (2,), (3,)]
-    assert await rows(db, "SELECT count(*) FROM alarms") == [(1,)]
-    assert (await ingest.store(prepared_events("a", raised))).duplicate_seqs == {3}
+    """An alarm does not wait for the journal to be loaded (under load that took hundreds of
+    milliseconds): it commits with its changes while the loader is held up, and both seq
+    indexes stay right for the events still in the journal."""
+    release = asyncio.Event()
+    run_loader = IngestWriter._run_loader
+
+    async def held(self: IngestWriter) -> None:
+        await release.wait()
+        await run_loader(self)
+
+    monkeypatch.setattr(IngestWriter, "_run_loader", held)
+    writer = IngestWriter()
+    await writer.open(db)
+    try:
+        await writer.store(prepared("a", [1, 2]))
+        raised = event(
+            3, "a", type="alarm.raised", rule="hi", severity="high", context={"occurrence": "o1"}
+        )
+        stored = await asyncio.wait_for(writer.store(prepared_events("a", raised)), 5)
+        assert [action for action, _ in stored.alarm_changes] == ["raised"]
+        assert await rows(db, "SELECT seq FROM events") == [(3,)]  # 1 and 2 still journaled
+        assert await rows(db, "SELECT count(*) FROM alarms") == [(1,)]
+        # Seqs in the journal and in DuckDB alike are known as stored.
+        again = await writer.store(prepared_events("a", event(1, "a"), raised, event(4, "a")))
+        assert again.duplicate_seqs == {1, 3}
+        release.set()
+        await writer.settled()
+        assert await rows(db, "SELECT seq FROM events ORDER BY seq") == [(1,), (2,), (3,), (4,)]
+        runs = await rows(db, "SELECT agent_id, first_seq, last_seq FROM event_seq_ranges")
+        assert runs == [("a", 1, 4)]
+    finally:
+        release.set()
+        await writer.close()
+    restarted = IngestWriter()
+    await restarted.open(db)
+    try:  # what event_seq_ranges saved covers every stored seq
+        assert (await restarted.store(prepared("a", range(1, 6)))).duplicate_seqs == {1, 2, 3, 4}
+    finally:
+        await restarted.close()
 
 
 async def test_a_restarted_writer_loads_what_was_left_and_knows_what_is_stored(
