@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from hub.auth.service import AgentTokens
 from hub.config import HubConfig
@@ -17,6 +17,12 @@ from hub.ingest.writer import IngestWriter
 from hub.ops.metrics import Metrics
 from hub.storage import Database
 from hub.streams.bus import AlarmBus
+
+BIGINT_MAX = 2**63 - 1
+
+RowId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="The object's id")]
+"""A path parameter naming a stored object by id: bounded like the BIGINT it is stored as, so
+that an absurd id is a 422, not a database error."""
 
 Clock = Callable[[], datetime]
 """Returns an aware UTC datetime; tests pass their own to move time without sleeping."""

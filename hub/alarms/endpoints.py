@@ -21,7 +21,7 @@ from hub.alarms.schemas import (
 from hub.audit.schemas import actor_of
 from hub.auth.deps import CurrentUser
 from hub.auth.scope import Scope
-from hub.deps import ResourcesDep
+from hub.deps import ResourcesDep, RowId
 from hub.errors import (
     Conflict,
     Forbidden,
@@ -63,13 +63,13 @@ async def list_alarms(
 
 
 @router.get("/{alarm_id}", responses=_READ_ERRORS)
-async def get_alarm(alarm_id: int, user: CurrentUser, resources: ResourcesDep) -> Alarm:
+async def get_alarm(alarm_id: RowId, user: CurrentUser, resources: ResourcesDep) -> Alarm:
     return await service.get_alarm(resources.db, alarm_id, Scope.of(user), resources.clock())
 
 
 @router.get("/{alarm_id}/history", responses=_READ_ERRORS)
 async def alarm_history(
-    alarm_id: int, user: CurrentUser, resources: ResourcesDep
+    alarm_id: RowId, user: CurrentUser, resources: ResourcesDep
 ) -> list[HistoryEntry]:
     """Every transition of the occurrence, oldest first (acks that lost included)."""
     return await service.history(resources.db, alarm_id, Scope.of(user))
@@ -77,7 +77,7 @@ async def alarm_history(
 
 @router.post("/{alarm_id}/ack", responses=_CHANGE_ERRORS)
 async def ack_alarm(
-    alarm_id: int, body: AckRequest, user: CurrentUser, resources: ResourcesDep
+    alarm_id: RowId, body: AckRequest, user: CurrentUser, resources: ResourcesDep
 ) -> Alarm:
     """Acknowledge (a note is required for high and critical); the agent is told by command."""
     change = await service.acknowledge(
@@ -96,7 +96,7 @@ async def ack_alarm(
 
 @router.post("/{alarm_id}/shelve", responses=_CHANGE_ERRORS)
 async def shelve_alarm(
-    alarm_id: int, body: ShelveRequest, user: CurrentUser, resources: ResourcesDep
+    alarm_id: RowId, body: ShelveRequest, user: CurrentUser, resources: ResourcesDep
 ) -> Alarm:
     """Shelve the alarm (all its occurrences) for ``minutes``; it unshelves itself after."""
     change = await service.shelve(
@@ -117,7 +117,7 @@ async def shelve_alarm(
 
 @router.post("/{alarm_id}/unshelve", responses=_CHANGE_ERRORS)
 async def unshelve_alarm(
-    alarm_id: int, body: OptionalReasonRequest, user: CurrentUser, resources: ResourcesDep
+    alarm_id: RowId, body: OptionalReasonRequest, user: CurrentUser, resources: ResourcesDep
 ) -> Alarm:
     change = await service.unshelve(
         resources.db,
@@ -133,7 +133,7 @@ async def unshelve_alarm(
 
 
 async def _flag(
-    alarm_id: int,
+    alarm_id: RowId,
     flag: str,
     on: bool,
     reason: str | None,
@@ -158,28 +158,28 @@ async def _flag(
 
 @router.post("/{alarm_id}/suppress", responses=_CHANGE_ERRORS)
 async def suppress_alarm(
-    alarm_id: int, body: ReasonRequest, user: CurrentUser, resources: ResourcesDep
+    alarm_id: RowId, body: ReasonRequest, user: CurrentUser, resources: ResourcesDep
 ) -> Alarm:
     return await _flag(alarm_id, "suppressed", True, body.reason, body.channel, user, resources)
 
 
 @router.post("/{alarm_id}/unsuppress", responses=_CHANGE_ERRORS)
 async def unsuppress_alarm(
-    alarm_id: int, body: OptionalReasonRequest, user: CurrentUser, resources: ResourcesDep
+    alarm_id: RowId, body: OptionalReasonRequest, user: CurrentUser, resources: ResourcesDep
 ) -> Alarm:
     return await _flag(alarm_id, "suppressed", False, body.reason, body.channel, user, resources)
 
 
 @router.post("/{alarm_id}/out-of-service", responses=_CHANGE_ERRORS)
 async def remove_alarm_from_service(
-    alarm_id: int, body: ReasonRequest, user: CurrentUser, resources: ResourcesDep
+    alarm_id: RowId, body: ReasonRequest, user: CurrentUser, resources: ResourcesDep
 ) -> Alarm:
     return await _flag(alarm_id, "out_of_service", True, body.reason, body.channel, user, resources)
 
 
 @router.post("/{alarm_id}/in-service", responses=_CHANGE_ERRORS)
 async def return_alarm_to_service(
-    alarm_id: int, body: OptionalReasonRequest, user: CurrentUser, resources: ResourcesDep
+    alarm_id: RowId, body: OptionalReasonRequest, user: CurrentUser, resources: ResourcesDep
 ) -> Alarm:
     return await _flag(
         alarm_id, "out_of_service", False, body.reason, body.channel, user, resources

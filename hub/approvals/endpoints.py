@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from hub.approvals import service
 from hub.approvals.schemas import Approval, DecideRequest
 from hub.auth.deps import CurrentUser
+from hub.deps import RowId
 from hub.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable, error_responses
 from hub.governance.runtime import GovernanceDep
 from hub.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
@@ -42,7 +43,9 @@ async def list_approvals(
 
 
 @router.get("/{approval_id}", responses=error_responses(Unauthorized, Forbidden, NotFound))
-async def get_approval(approval_id: int, user: CurrentUser, governance: GovernanceDep) -> Approval:
+async def get_approval(
+    approval_id: RowId, user: CurrentUser, governance: GovernanceDep
+) -> Approval:
     return await service.get_approval(governance, user, approval_id)
 
 
@@ -51,7 +54,7 @@ async def get_approval(approval_id: int, user: CurrentUser, governance: Governan
     responses=error_responses(Unauthorized, Forbidden, NotFound, Conflict, Unprocessable),
 )
 async def decide_approval(
-    approval_id: int, body: DecideRequest, user: CurrentUser, governance: GovernanceDep
+    approval_id: RowId, body: DecideRequest, user: CurrentUser, governance: GovernanceDep
 ) -> Approval:
     """Sign a decision with your password (401 if wrong). 403 names the rule refused:
     ``assignee`` or ``separation-of-duties``. Every refusal is audited."""

@@ -28,7 +28,7 @@ from hub.constraints import repository, service
 from hub.constraints.bus import OVERFLOW
 from hub.constraints.runtime import Feeds, FeedsDep
 from hub.constraints.schemas import Constraint, ConstraintBoard, ConstraintChange, ConstraintFilters
-from hub.deps import ResourcesDep
+from hub.deps import BIGINT_MAX, ResourcesDep, RowId
 from hub.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable, error_responses
 from hub.storage import Connection
 
@@ -81,6 +81,8 @@ async def stream_constraints(
             resume = max(0, int(last_event_id))
         except ValueError:
             raise Unprocessable("Last-Event-ID: expected a change id") from None
+        if resume > BIGINT_MAX:
+            raise Unprocessable("Last-Event-ID: no such change id")
     return StreamingResponse(
         _events(feeds, Scope.of(user), resume, resources.config.streams.heartbeat_seconds),
         media_type="text/event-stream",
@@ -90,7 +92,7 @@ async def stream_constraints(
 
 @router.get("/{constraint_id}", responses=error_responses(Unauthorized, Forbidden, NotFound))
 async def get_constraint(
-    constraint_id: int, user: CurrentUser, resources: ResourcesDep
+    constraint_id: RowId, user: CurrentUser, resources: ResourcesDep
 ) -> Constraint:
     """One constraint, open or ended."""
     return await service.get(resources.db, constraint_id, Scope.of(user))
@@ -101,7 +103,7 @@ async def get_constraint(
     responses=error_responses(Unauthorized, Forbidden, NotFound, Conflict, Unprocessable),
 )
 async def end_constraint(
-    constraint_id: int,
+    constraint_id: RowId,
     body: EndRequest,
     user: CurrentUser,
     resources: ResourcesDep,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from hub.auth.deps import CurrentUser
-from hub.deps import ResourcesDep
+from hub.deps import ResourcesDep, RowId
 from hub.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable, error_responses
 from hub.governance import service
 from hub.governance.schemas import DelegationRequest, DelegationView, RevokeRequest
@@ -32,6 +32,6 @@ async def create_delegation(
     responses=error_responses(Unauthorized, Forbidden, NotFound, Conflict, Unprocessable),
 )
 async def revoke_delegation(
-    delegation_id: int, body: RevokeRequest, user: CurrentUser, resources: ResourcesDep
+    delegation_id: RowId, body: RevokeRequest, user: CurrentUser, resources: ResourcesDep
 ) -> DelegationView:
     return await service.revoke(resources.db, user, delegation_id, body.reason, resources.clock())

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from hub.auth.deps import CurrentUser
+from hub.deps import RowId
 from hub.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable, error_responses
 from hub.governance.runtime import GovernanceDep
 from hub.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
@@ -57,7 +58,7 @@ async def start_run(
 
 
 @router.get("/runs/{run_id}", responses=error_responses(Unauthorized, Forbidden, NotFound))
-async def get_run(run_id: int, user: CurrentUser, governance: GovernanceDep) -> RunDetail:
+async def get_run(run_id: RowId, user: CurrentUser, governance: GovernanceDep) -> RunDetail:
     """The chain: occurrence -> steps -> tasks and approvals (signatures, snapshots) ->
     actions -> outcome with its times."""
     return await service.get_run(governance, user, run_id)
@@ -68,7 +69,7 @@ async def get_run(run_id: int, user: CurrentUser, governance: GovernanceDep) -> 
     responses=error_responses(Unauthorized, Forbidden, NotFound, Conflict, Unprocessable),
 )
 async def resolve_run(
-    run_id: int, body: ResolveRequest, user: CurrentUser, governance: GovernanceDep
+    run_id: RowId, body: ResolveRequest, user: CurrentUser, governance: GovernanceDep
 ) -> RunDetail:
     """Record the outcome; refused (403, audited) while a required step is open."""
     return await service.resolve(governance, user, run_id, body)

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from hub.auth.deps import CurrentUser
+from hub.deps import RowId
 from hub.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable, error_responses
 from hub.governance.runtime import GovernanceDep
 from hub.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
@@ -39,13 +40,13 @@ async def list_tasks(
 
 
 @router.get("/{task_id}", responses=error_responses(Unauthorized, Forbidden, NotFound))
-async def get_task(task_id: int, user: CurrentUser, governance: GovernanceDep) -> Task:
+async def get_task(task_id: RowId, user: CurrentUser, governance: GovernanceDep) -> Task:
     return await service.get_task(governance, user, task_id)
 
 
 @router.post("/{task_id}/complete", responses=_CHANGE)
 async def complete_task(
-    task_id: int, body: CompleteRequest, user: CurrentUser, governance: GovernanceDep
+    task_id: RowId, body: CompleteRequest, user: CurrentUser, governance: GovernanceDep
 ) -> Task:
     """Only the assignee, a delegate or an escalation target (403 names the rule; audited).
     An ``expected_end`` moves the run's equipment constraints (422 if the step does not report
@@ -57,7 +58,7 @@ async def complete_task(
 
 @router.post("/{task_id}/skip", responses=_CHANGE)
 async def skip_task(
-    task_id: int, body: SkipRequest, user: CurrentUser, governance: GovernanceDep
+    task_id: RowId, body: SkipRequest, user: CurrentUser, governance: GovernanceDep
 ) -> Task:
     """Skip a task that is not required; a required one is refused (403) and audited."""
     return await service.skip(governance, user, task_id, body.reason)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from hub.audit.schemas import actor_of
 from hub.auth.deps import CurrentUser
 from hub.auth.scope import Scope
-from hub.deps import ResourcesDep
+from hub.deps import BIGINT_MAX, ResourcesDep, RowId
 from hub.errors import Forbidden, NotFound, Unauthorized, Unprocessable, error_responses
 from hub.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 from hub.webhooks import service
@@ -46,7 +46,7 @@ async def list_webhooks(user: CurrentUser, resources: ResourcesDep) -> list[Subs
     responses=error_responses(Unauthorized, Forbidden, NotFound, Unprocessable),
 )
 async def update_webhook(
-    subscription_id: int, body: SubscriptionUpdate, user: CurrentUser, resources: ResourcesDep
+    subscription_id: RowId, body: SubscriptionUpdate, user: CurrentUser, resources: ResourcesDep
 ) -> Subscription:
     """Pause or resume (``active``), or change the URL or event patterns."""
     return await service.update_subscription(
@@ -58,7 +58,7 @@ async def update_webhook(
 async def list_webhook_deliveries(
     user: CurrentUser,
     resources: ResourcesDep,
-    subscription_id: int | None = None,
+    subscription_id: Annotated[int | None, Query(ge=1, le=BIGINT_MAX)] = None,
     status: DeliveryStatus | None = None,
     event: str | None = None,
     after: Annotated[str | None, Query(description="The `next` of the previous page")] = None,
