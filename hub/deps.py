@@ -15,10 +15,8 @@ from hub.config import HubConfig
 from hub.ingest.workers import PreparePool
 from hub.ingest.writer import IngestWriter
 from hub.ops.metrics import Metrics
-from hub.storage import Database
+from hub.storage import BIGINT_MAX, Database
 from hub.streams.bus import AlarmBus
-
-BIGINT_MAX = 2**63 - 1
 
 RowId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="The object's id")]
 """A path parameter naming a stored object by id: bounded like the BIGINT it is stored as, so

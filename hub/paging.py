@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel
 
 from hub.errors import Unprocessable
+from hub.storage import BIGINT_MAX
 
 T = TypeVar("T")
 
@@ -45,6 +46,8 @@ def decode_cursor(cursor: str, shape: tuple[type, ...]) -> CursorKey:
         isinstance(key, list)
         and len(key) == len(shape)
         and all(type(part) is kind for part, kind in zip(key, shape, strict=True))
+        # A client can forge a cursor: its numbers must fit the BIGINT columns they are keys of.
+        and all(-BIGINT_MAX - 1 <= part <= BIGINT_MAX for part in key if type(part) is int)
     ):
         raise Unprocessable("invalid cursor 'after'")
     return key

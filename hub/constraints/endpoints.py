@@ -28,9 +28,9 @@ from hub.constraints import repository, service
 from hub.constraints.bus import OVERFLOW
 from hub.constraints.runtime import Feeds, FeedsDep
 from hub.constraints.schemas import Constraint, ConstraintBoard, ConstraintChange, ConstraintFilters
-from hub.deps import BIGINT_MAX, ResourcesDep, RowId
+from hub.deps import ResourcesDep, RowId
 from hub.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable, error_responses
-from hub.storage import Connection
+from hub.storage import BIGINT_MAX, Connection
 
 router = APIRouter(prefix="/constraints", tags=["constraints"])
 

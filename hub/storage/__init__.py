@@ -1,6 +1,7 @@
 """The one seam to the database: DuckDB today, PostgreSQL later (domain code sees only this)."""
 
 from hub.storage.database import (
+    BIGINT_MAX,
     Connection,
     Database,
     on_transaction_end,
@@ -10,6 +11,7 @@ from hub.storage.database import (
 from hub.storage.migrations import MIGRATIONS, SchemaError, migrate, schema_version
 
 __all__ = [
+    "BIGINT_MAX",
     "MIGRATIONS",
     "Connection",
     "Database",

@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 Connection = duckdb.DuckDBPyConnection
 T = TypeVar("T")
 
+BIGINT_MAX = 2**63 - 1
+"""The largest id, seq or change number a BIGINT column holds (ids from outside are checked
+against it: DuckDB fails on integers wider than 128 bits)."""
+
 READER_THREADS = 4
 """Concurrent reads; further reads queue in the pool (bounded by the server's request count)."""
 

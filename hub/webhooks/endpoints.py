@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query
 from hub.audit.schemas import actor_of
 from hub.auth.deps import CurrentUser
 from hub.auth.scope import Scope
-from hub.deps import BIGINT_MAX, ResourcesDep, RowId
+from hub.deps import ResourcesDep, RowId
 from hub.errors import Forbidden, NotFound, Unauthorized, Unprocessable, error_responses
 from hub.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
+from hub.storage import BIGINT_MAX
 from hub.webhooks import service
 from hub.webhooks.schemas import (
     CreatedSubscription,
